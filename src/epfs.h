@@ -1,0 +1,11 @@
+/* epfs.h: the services every resource kind may use, set up by main(). */
+#pragma once
+
+#include <glib.h>
+
+struct storage;
+
+/* The configuration in effect (defaults filled in). */
+extern GKeyFile *epfs_config;
+/* Image and volume bytes. */
+extern struct storage *epfs_storage;

@@ -1,0 +1,1031 @@
+/* fs.c: the FUSE low-level operations. */
+#include "fs.h"
+#include "errlog.h"
+#include "error.h"
+#include "stats.h"
+#include "tree.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#define WRITE_MAX (1 << 20)     /* the largest value one may write to a file */
+
+/* An inode the kernel knows about. */
+struct node {
+	fuse_ino_t ino;
+	char *path;
+	uint64_t nlookup;
+	GString *snap;          /* content rendered at the last stat, served at open */
+	gint64 snap_time;
+};
+
+/* An open file. */
+struct handle {
+	char *path;
+	GString *buf;           /* content rendered at open */
+	GString *wbuf;          /* what has been written */
+	bool dirty;             /* wbuf holds a value not yet applied */
+	bool writable;
+};
+
+/* An open directory: its listing, taken at opendir. */
+struct dir_entry {
+	char *name;
+	struct stat st;
+};
+struct dir_handle {
+	GArray *entries;        /* struct dir_entry, starting with . and .. */
+};
+
+enum inval_kind { INVAL_INODE, INVAL_ENTRY };
+struct inval {
+	enum inval_kind kind;
+	fuse_ino_t ino;
+	char *name;
+};
+
+static struct {
+	struct fs_options opt;
+	GMutex lock;
+	GHashTable *nodes;      /* ino -> struct node */
+	struct fuse_session *se;
+	GAsyncQueue *invals;
+	GThread *notifier;
+} fs;
+
+static struct inval stop_marker;
+
+/* ---- inodes ---- */
+
+fuse_ino_t fs_ino(const char *path)
+{
+	g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+	guint8 digest[32];
+	gsize len = sizeof(digest);
+	fuse_ino_t ino = 0;
+
+	if (!*path)
+		return FUSE_ROOT_ID;
+	g_checksum_update(sum, (const guchar *)path, strlen(path));
+	g_checksum_get_digest(sum, digest, &len);
+	for (int i = 0; i < 8; i++)
+		ino = (ino << 8) | digest[i];
+	/* 0 is invalid and 1 is the root */
+	if (ino <= FUSE_ROOT_ID)
+		ino += 2;
+	return ino;
+}
+
+static void node_free(gpointer p)
+{
+	struct node *n = p;
+
+	g_free(n->path);
+	if (n->snap)
+		g_string_free(n->snap, TRUE);
+	g_free(n);
+}
+
+/* The path of a known inode (a copy), or NULL. */
+static char *node_path(fuse_ino_t ino)
+{
+	struct node *n;
+	char *path = NULL;
+
+	if (ino == FUSE_ROOT_ID)
+		return g_strdup("");
+	g_mutex_lock(&fs.lock);
+	n = g_hash_table_lookup(fs.nodes, &ino);
+	if (n)
+		path = g_strdup(n->path);
+	g_mutex_unlock(&fs.lock);
+	return path;
+}
+
+/* Count one more kernel reference to path's inode; remember its content. */
+static int node_ref(const char *path, fuse_ino_t ino, GString *content)
+{
+	struct node *n;
+
+	if (ino == FUSE_ROOT_ID)
+		return 0;
+	g_mutex_lock(&fs.lock);
+	n = g_hash_table_lookup(fs.nodes, &ino);
+	if (n && strcmp(n->path, path)) {
+		g_mutex_unlock(&fs.lock);
+		syslog(LOG_ERR, "inode collision: %s and %s", n->path, path);
+		return ep_errorf(EIO, "inode number collision between %s and %s", n->path, path);
+	}
+	if (!n) {
+		n = g_new0(struct node, 1);
+		n->ino = ino;
+		n->path = g_strdup(path);
+		g_hash_table_insert(fs.nodes, &n->ino, n);
+	}
+	n->nlookup++;
+	if (content) {
+		if (!n->snap)
+			n->snap = g_string_new(NULL);
+		g_string_truncate(n->snap, 0);
+		g_string_append_len(n->snap, content->str, content->len);
+		n->snap_time = g_get_monotonic_time();
+	}
+	g_mutex_unlock(&fs.lock);
+	return 0;
+}
+
+static void node_unref(fuse_ino_t ino, uint64_t nlookup)
+{
+	struct node *n;
+
+	g_mutex_lock(&fs.lock);
+	n = g_hash_table_lookup(fs.nodes, &ino);
+	if (n) {
+		n->nlookup = nlookup >= n->nlookup ? 0 : n->nlookup - nlookup;
+		if (n->nlookup == 0)
+			g_hash_table_remove(fs.nodes, &ino);
+	}
+	g_mutex_unlock(&fs.lock);
+}
+
+/* Keep the content just rendered for ino, so an open right after a stat sees the same bytes. */
+static void node_set_snap(fuse_ino_t ino, GString *content)
+{
+	struct node *n;
+
+	g_mutex_lock(&fs.lock);
+	n = g_hash_table_lookup(fs.nodes, &ino);
+	if (n) {
+		if (!n->snap)
+			n->snap = g_string_new(NULL);
+		g_string_truncate(n->snap, 0);
+		g_string_append_len(n->snap, content->str, content->len);
+		n->snap_time = g_get_monotonic_time();
+	}
+	g_mutex_unlock(&fs.lock);
+}
+
+/* The content remembered for ino if still fresh (a copy), or NULL. */
+static GString *node_get_snap(fuse_ino_t ino)
+{
+	struct node *n;
+	GString *copy = NULL;
+	gint64 ttl = (gint64)(fs.opt.attr_timeout * G_USEC_PER_SEC);
+
+	g_mutex_lock(&fs.lock);
+	n = g_hash_table_lookup(fs.nodes, &ino);
+	if (n && n->snap && g_get_monotonic_time() - n->snap_time < ttl)
+		copy = g_string_new_len(n->snap->str, n->snap->len);
+	g_mutex_unlock(&fs.lock);
+	return copy;
+}
+
+/* ---- invalidation ---- */
+
+static bool node_known(fuse_ino_t ino)
+{
+	bool known;
+
+	if (ino == FUSE_ROOT_ID)
+		return true;
+	g_mutex_lock(&fs.lock);
+	known = g_hash_table_contains(fs.nodes, &ino);
+	g_mutex_unlock(&fs.lock);
+	return known;
+}
+
+void fs_invalidate(const char *path)
+{
+	fuse_ino_t ino = fs_ino(path);
+	struct node *n;
+	struct inval *iv;
+
+	g_mutex_lock(&fs.lock);
+	n = g_hash_table_lookup(fs.nodes, &ino);
+	if (n)
+		n->snap_time = 0;
+	g_mutex_unlock(&fs.lock);
+	if (!n || !fs.invals)
+		return;
+	iv = g_new0(struct inval, 1);
+	iv->kind = INVAL_INODE;
+	iv->ino = ino;
+	g_async_queue_push(fs.invals, iv);
+}
+
+void fs_invalidate_entry(const char *parent, const char *name)
+{
+	fuse_ino_t ino = fs_ino(parent);
+	struct inval *iv;
+
+	if (!fs.invals || !node_known(ino))
+		return;
+	iv = g_new0(struct inval, 1);
+	iv->kind = INVAL_ENTRY;
+	iv->ino = ino;
+	iv->name = g_strdup(name);
+	g_async_queue_push(fs.invals, iv);
+}
+
+/* The kernel must not be told from inside a request about the inodes that
+ * request holds: notifications go through this thread. */
+static gpointer notifier_main(gpointer data)
+{
+	(void)data;
+	for (;;) {
+		struct inval *iv = g_async_queue_pop(fs.invals);
+
+		if (iv == &stop_marker)
+			break;
+		if (iv->kind == INVAL_INODE)
+			fuse_lowlevel_notify_inval_inode(fs.se, iv->ino, 0, 0);
+		else
+			fuse_lowlevel_notify_inval_entry(fs.se, iv->ino, iv->name, strlen(iv->name));
+		g_free(iv->name);
+		g_free(iv);
+	}
+	return NULL;
+}
+
+/* ---- request context and errors ---- */
+
+struct op_scope {
+	enum stats_op op;
+	gint64 start;
+	struct ep_ctx ctx;
+};
+
+static void scope_begin(struct op_scope *s, fuse_req_t req, enum stats_op op)
+{
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+
+	ep_error_clear();
+	s->op = op;
+	s->start = g_get_monotonic_time();
+	memset(&s->ctx, 0, sizeof(s->ctx));
+	s->ctx.uid = fc->uid;
+	s->ctx.gid = fc->gid;
+	s->ctx.admin = fc->uid == 0 || fc->gid == fs.opt.admin_gid;
+	if (!s->ctx.admin && fs.opt.admin_gid != 0) {
+		gid_t groups[64];
+		int n = fuse_req_getgroups(req, G_N_ELEMENTS(groups), groups);
+		for (int i = 0; i < n && i < (int)G_N_ELEMENTS(groups); i++)
+			if (groups[i] == fs.opt.admin_gid)
+				s->ctx.admin = true;
+	}
+}
+
+static void scope_end(struct op_scope *s, int err)
+{
+	stats_record(s->op, g_get_monotonic_time() - s->start, err);
+}
+
+/* Reply with an error, logging it against the resource at path (if any). */
+static void reply_fail(fuse_req_t req, struct op_scope *s, const char *path, const char *opname, int err)
+{
+	const char *msg = ep_error_message();
+
+	if (err < 0)
+		err = -err;
+	scope_end(s, err);
+	/* a missing name is an answer, not a failure worth a log line */
+	if (!(err == ENOENT && (s->op == OP_LOOKUP || s->op == OP_GETATTR || !*msg))) {
+		struct ep_node_info n = { 0 };
+		const char *kind = NULL, *key = NULL;
+		const struct ep_kind *k = NULL;
+
+		if (path && tree_resolve(&s->ctx, path, &n) == 0) {
+			tree_error_target(&n, &kind, &key);
+			k = kind ? n.kind : NULL;
+		}
+		errlog_append(k, key, opname, err, *msg ? msg : strerror(err));
+		node_info_clear(&n);
+	}
+	fuse_reply_err(req, err);
+}
+
+static char *child_path(const char *parent, const char *name)
+{
+	return *parent ? g_strconcat(parent, "/", name, NULL) : g_strdup(name);
+}
+
+/* ---- operations ---- */
+
+static void fs_init_op(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* always plus: the listing already has every attribute */
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+}
+
+static void fill_entry(struct fuse_entry_param *e, fuse_ino_t ino, const struct stat *st)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino;
+	e->attr = *st;
+	e->attr.st_ino = ino;
+	e->attr_timeout = fs.opt.attr_timeout;
+	e->entry_timeout = fs.opt.entry_timeout;
+}
+
+/* Resolve path and stat it; content gets a file's bytes. */
+static int stat_path(struct ep_ctx *ctx, const char *path, struct stat *st, GString *content)
+{
+	struct ep_node_info n;
+	int r = tree_resolve(ctx, path, &n);
+
+	if (r < 0)
+		return r;
+	r = tree_stat(ctx, &n, st, content);
+	node_info_clear(&n);
+	st->st_ino = fs_ino(path);
+	return r;
+}
+
+static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct op_scope s;
+	g_autofree char *ppath = NULL, *path = NULL;
+	g_autoptr(GString) content = g_string_new(NULL);
+	struct fuse_entry_param e;
+	struct stat st;
+	int r;
+
+	scope_begin(&s, req, OP_LOOKUP);
+	if (!(ppath = node_path(parent)))
+		return reply_fail(req, &s, NULL, "lookup", ENOENT);
+	path = child_path(ppath, name);
+	if ((r = stat_path(&s.ctx, path, &st, content)) < 0)
+		return reply_fail(req, &s, NULL, "lookup", r);
+	if ((r = node_ref(path, st.st_ino, S_ISDIR(st.st_mode) ? NULL : content)) < 0)
+		return reply_fail(req, &s, NULL, "lookup", r);
+	fill_entry(&e, st.st_ino, &st);
+	scope_end(&s, 0);
+	fuse_reply_entry(req, &e);
+}
+
+static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct op_scope s;
+
+	scope_begin(&s, req, OP_FORGET);
+	node_unref(ino, nlookup);
+	scope_end(&s, 0);
+	fuse_reply_none(req);
+}
+
+static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct op_scope s;
+
+	scope_begin(&s, req, OP_FORGET);
+	for (size_t i = 0; i < count; i++)
+		node_unref(forgets[i].ino, forgets[i].nlookup);
+	scope_end(&s, 0);
+	fuse_reply_none(req);
+}
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct op_scope s;
+	g_autofree char *path = node_path(ino);
+	g_autoptr(GString) content = g_string_new(NULL);
+	struct stat st;
+	int r;
+
+	(void)fi;
+	scope_begin(&s, req, OP_GETATTR);
+	if (!path)
+		return reply_fail(req, &s, NULL, "getattr", ENOENT);
+	if ((r = stat_path(&s.ctx, path, &st, content)) < 0)
+		return reply_fail(req, &s, path, "getattr", r);
+	if (!S_ISDIR(st.st_mode))
+		node_set_snap(ino, content);
+	scope_end(&s, 0);
+	fuse_reply_attr(req, &st, fs.opt.attr_timeout);
+}
+
+static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+	struct op_scope s;
+	g_autofree char *path = node_path(ino);
+	g_autoptr(GString) content = g_string_new(NULL);
+	struct ep_node_info n;
+	struct stat st;
+	int r;
+
+	scope_begin(&s, req, OP_SETATTR);
+	if (!path)
+		return reply_fail(req, &s, NULL, "setattr", ENOENT);
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+		return reply_fail(req, &s, path, "setattr",
+		                  ep_errorf(EPERM, "owner and mode come from the platform and cannot be changed"));
+	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
+		return reply_fail(req, &s, path, "setattr", r);
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		r = tree_may_write(&s.ctx, &n);
+		if (r == 0 && fi && fi->fh) {
+			/* truncating an open value: the next write replaces it */
+			struct handle *h = (struct handle *)fi->fh;
+			if (h->wbuf && (size_t)attr->st_size < h->wbuf->len)
+				g_string_truncate(h->wbuf, attr->st_size);
+		}
+	}
+	node_info_clear(&n);
+	if (r < 0)
+		return reply_fail(req, &s, path, "truncate", r);
+	/* times are the record's change time: setting them is accepted and changes nothing */
+	if ((r = stat_path(&s.ctx, path, &st, content)) < 0)
+		return reply_fail(req, &s, path, "setattr", r);
+	scope_end(&s, 0);
+	fuse_reply_attr(req, &st, fs.opt.attr_timeout);
+}
+
+static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct op_scope s;
+	g_autofree char *path = node_path(ino);
+	g_autoptr(GString) target = g_string_new(NULL);
+	struct ep_node_info n;
+	int r;
+
+	scope_begin(&s, req, OP_READLINK);
+	if (!path)
+		return reply_fail(req, &s, NULL, "readlink", ENOENT);
+	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
+		return reply_fail(req, &s, path, "readlink", r);
+	if (n.type != N_ATTR || n.attr->type != AT_LINK)
+		r = -EINVAL;
+	else
+		r = tree_render(&s.ctx, &n, target);
+	node_info_clear(&n);
+	if (r < 0)
+		return reply_fail(req, &s, path, "readlink", r);
+	scope_end(&s, 0);
+	fuse_reply_readlink(req, target->str);
+}
+
+static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct op_scope s;
+	g_autofree char *ppath = node_path(parent), *path = NULL;
+	g_autoptr(GString) content = g_string_new(NULL);
+	struct ep_node_info n;
+	struct fuse_entry_param e;
+	struct stat st;
+	int r;
+
+	(void)mode;
+	scope_begin(&s, req, OP_MKDIR);
+	if (!ppath)
+		return reply_fail(req, &s, NULL, "mkdir", ENOENT);
+	path = child_path(ppath, name);
+	if ((r = tree_resolve(&s.ctx, ppath, &n)) < 0)
+		return reply_fail(req, &s, NULL, "mkdir", r);
+	r = tree_mkdir(&s.ctx, &n, name);
+	node_info_clear(&n);
+	if (r < 0)
+		return reply_fail(req, &s, r == -EEXIST ? path : NULL, "mkdir", r);
+	if ((r = stat_path(&s.ctx, path, &st, content)) < 0 || (r = node_ref(path, st.st_ino, NULL)) < 0)
+		return reply_fail(req, &s, NULL, "mkdir", r);
+	fill_entry(&e, st.st_ino, &st);
+	scope_end(&s, 0);
+	fuse_reply_entry(req, &e);
+}
+
+static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct op_scope s;
+	g_autofree char *ppath = node_path(parent), *path = NULL;
+	struct ep_node_info n;
+	int r;
+
+	scope_begin(&s, req, OP_RMDIR);
+	if (!ppath)
+		return reply_fail(req, &s, NULL, "rmdir", ENOENT);
+	path = child_path(ppath, name);
+	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
+		return reply_fail(req, &s, NULL, "rmdir", r);
+	r = tree_rmdir(&s.ctx, &n);
+	node_info_clear(&n);
+	if (r < 0)
+		return reply_fail(req, &s, path, "rmdir", r);
+	scope_end(&s, 0);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct op_scope s;
+	g_autofree char *ppath = node_path(parent), *path = NULL;
+	struct ep_node_info n;
+	int r;
+
+	scope_begin(&s, req, OP_UNLINK);
+	if (!ppath)
+		return reply_fail(req, &s, NULL, "unlink", ENOENT);
+	path = child_path(ppath, name);
+	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
+		return reply_fail(req, &s, NULL, "unlink", r);
+	if (n.type == N_OBJECT || n.type == N_COLLECTION || n.type == N_ROOT || n.type == N_META_DIR)
+		r = -EISDIR;
+	else
+		r = ep_errorf(EPERM, "%s: attributes cannot be removed (rmdir removes the resource)", name);
+	node_info_clear(&n);
+	return reply_fail(req, &s, path, "unlink", r);
+}
+
+static void fs_refuse(fuse_req_t req, fuse_ino_t parent, const char *name, enum stats_op op,
+                      const char *opname, int err, const char *why)
+{
+	struct op_scope s;
+	g_autofree char *ppath = node_path(parent);
+	g_autofree char *path = ppath ? child_path(ppath, name) : NULL;
+
+	scope_begin(&s, req, op);
+	reply_fail(req, &s, ppath, opname, ep_errorf(err, "%s: %s", name, why));
+	(void)path;
+}
+
+static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	(void)link;
+	fs_refuse(req, parent, name, OP_SYMLINK, "symlink", EPERM, "no relation can be made here");
+}
+
+static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	(void)mode;
+	(void)rdev;
+	fs_refuse(req, parent, name, OP_MKNOD, "mknod", EPERM, "files are attributes and cannot be created");
+}
+
+static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name)
+{
+	(void)ino;
+	fs_refuse(req, parent, name, OP_LINK, "link", EPERM, "hard links are not supported");
+}
+
+static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+	(void)newparent;
+	(void)newname;
+	(void)flags;
+	fs_refuse(req, parent, name, OP_RENAME, "rename", EPERM, "ids cannot be renamed");
+}
+
+static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi)
+{
+	(void)mode;
+	(void)fi;
+	fs_refuse(req, parent, name, OP_CREATE, "create", EACCES,
+	          "not an attribute here: attributes are fixed, mkdir creates resources");
+}
+
+static void handle_free(struct handle *h)
+{
+	if (!h)
+		return;
+	g_free(h->path);
+	if (h->buf)
+		g_string_free(h->buf, TRUE);
+	if (h->wbuf)
+		g_string_free(h->wbuf, TRUE);
+	g_free(h);
+}
+
+static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct op_scope s;
+	g_autofree char *path = node_path(ino);
+	struct ep_node_info n;
+	struct handle *h;
+	int acc = fi->flags & O_ACCMODE;
+	int r;
+
+	scope_begin(&s, req, OP_OPEN);
+	if (!path)
+		return reply_fail(req, &s, NULL, "open", ENOENT);
+	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
+		return reply_fail(req, &s, path, "open", r);
+	h = g_new0(struct handle, 1);
+	h->path = g_strdup(path);
+	h->writable = acc != O_RDONLY;
+	if (h->writable && (r = tree_may_write(&s.ctx, &n)) < 0)
+		goto fail;
+	if (acc != O_WRONLY || !(fi->flags & O_TRUNC)) {
+		h->buf = node_get_snap(ino);
+		if (!h->buf) {
+			h->buf = g_string_new(NULL);
+			if ((r = tree_render(&s.ctx, &n, h->buf)) < 0)
+				goto fail;
+		}
+	}
+	if (h->writable)
+		h->wbuf = (fi->flags & O_TRUNC) || !h->buf ? g_string_new(NULL)
+		                                           : g_string_new_len(h->buf->str, h->buf->len);
+	/* live values change without a record change: never keep their pages */
+	fi->keep_cache = !(n.type == N_META_FILE || (n.type == N_ATTR && (n.attr->flags & ATTR_LIVE)));
+	fi->direct_io = n.type == N_META_FILE;
+	node_info_clear(&n);
+	fi->fh = (uint64_t)h;
+	scope_end(&s, 0);
+	fuse_reply_open(req, fi);
+	return;
+fail:
+	node_info_clear(&n);
+	handle_free(h);
+	reply_fail(req, &s, path, "open", r);
+}
+
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct op_scope s;
+	struct handle *h = (struct handle *)fi->fh;
+	GString *b;
+
+	(void)ino;
+	scope_begin(&s, req, OP_READ);
+	b = h->buf;
+	if (!b) {
+		scope_end(&s, EBADF);
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	scope_end(&s, 0);
+	if ((size_t)off >= b->len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, b->str + off, MIN(size, b->len - off));
+}
+
+/* Apply what was written to a handle; 0 or -errno. */
+static int handle_apply(struct op_scope *s, struct handle *h)
+{
+	struct ep_node_info n;
+	g_autofree char *value = NULL;
+	int r;
+
+	h->dirty = false;
+	if ((r = tree_resolve(&s->ctx, h->path, &n)) < 0)
+		return r;
+	value = g_strndup(h->wbuf->str, h->wbuf->len);
+	if (strlen(value) != h->wbuf->len)
+		r = ep_errorf(EINVAL, "values cannot contain NUL bytes");
+	else if (n.type == N_ATTR && n.attr->type == AT_TEXT) {
+		/* free text keeps its inner lines; one trailing newline is the file's */
+		if (g_str_has_suffix(value, "\n"))
+			value[strlen(value) - 1] = '\0';
+		r = tree_write(&s->ctx, &n, value);
+	} else {
+		g_strstrip(value);
+		r = tree_write(&s->ctx, &n, value);
+	}
+	node_info_clear(&n);
+	return r;
+}
+
+static char *write_opname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return g_strconcat("write ", slash ? slash + 1 : path, NULL);
+}
+
+static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+	struct op_scope s;
+	struct handle *h = (struct handle *)fi->fh;
+	struct ep_node_info n;
+	bool incomplete;
+	int r;
+
+	(void)ino;
+	scope_begin(&s, req, OP_WRITE);
+	if (!h->wbuf) {
+		scope_end(&s, EBADF);
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if (off + size > WRITE_MAX) {
+		g_autofree char *op = write_opname(h->path);
+		return reply_fail(req, &s, h->path, op, ep_errorf(EFBIG, "values are limited to %d bytes", WRITE_MAX));
+	}
+	if ((size_t)off > h->wbuf->len)
+		g_string_set_size(h->wbuf, off);   /* a hole reads as NUL and is refused at apply */
+	g_string_overwrite_len(h->wbuf, off, buf, size);
+	h->dirty = true;
+	/* a value is applied once it is complete, so `echo` reports errors itself */
+	if (h->wbuf->len && h->wbuf->str[h->wbuf->len - 1] == '\n') {
+		if (tree_resolve(&s.ctx, h->path, &n) == 0) {
+			incomplete = tree_write_incomplete(&n, h->wbuf->str, h->wbuf->len);
+			node_info_clear(&n);
+			if (!incomplete && (r = handle_apply(&s, h)) < 0) {
+				g_autofree char *op = write_opname(h->path);
+				return reply_fail(req, &s, h->path, op, r);
+			}
+		}
+	}
+	scope_end(&s, 0);
+	fuse_reply_write(req, size);
+}
+
+static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct op_scope s;
+	struct handle *h = (struct handle *)fi->fh;
+	int r;
+
+	(void)ino;
+	scope_begin(&s, req, OP_FLUSH);
+	if (h->dirty && (r = handle_apply(&s, h)) < 0) {
+		g_autofree char *op = write_opname(h->path);
+		return reply_fail(req, &s, h->path, op, r);
+	}
+	scope_end(&s, 0);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct op_scope s;
+	struct handle *h = (struct handle *)fi->fh;
+	int r;
+
+	(void)ino;
+	scope_begin(&s, req, OP_RELEASE);
+	if (h->dirty && (r = handle_apply(&s, h)) < 0) {
+		g_autofree char *op = write_opname(h->path);
+		errlog_append(NULL, NULL, op, -r, ep_error_message());
+	}
+	handle_free(h);
+	scope_end(&s, 0);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	fs_flush(req, ino, fi);
+}
+
+static void dir_handle_free(struct dir_handle *d)
+{
+	for (guint i = 0; i < d->entries->len; i++)
+		g_free(g_array_index(d->entries, struct dir_entry, i).name);
+	g_array_free(d->entries, TRUE);
+	g_free(d);
+}
+
+struct list_ctx {
+	struct dir_handle *d;
+	const char *path;
+};
+
+static void collect_entry(void *data, const char *name, const struct stat *st, GString *content)
+{
+	struct list_ctx *lc = data;
+	struct dir_entry e = { g_strdup(name), *st };
+	g_autofree char *path = child_path(lc->path, name);
+
+	e.st.st_ino = fs_ino(path);
+	/* the bytes are rendered already: keep them for the open that follows */
+	if (content)
+		node_set_snap(e.st.st_ino, content);
+	g_array_append_val(lc->d->entries, e);
+}
+
+static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct op_scope s;
+	g_autofree char *path = node_path(ino);
+	g_autofree char *parent = NULL;
+	struct ep_node_info n;
+	struct dir_handle *d;
+	struct list_ctx lc;
+	struct dir_entry dot = { 0 }, dotdot = { 0 };
+	int r;
+
+	scope_begin(&s, req, OP_OPENDIR);
+	if (!path)
+		return reply_fail(req, &s, NULL, "opendir", ENOENT);
+	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
+		return reply_fail(req, &s, path, "opendir", r);
+	d = g_new0(struct dir_handle, 1);
+	d->entries = g_array_new(FALSE, FALSE, sizeof(struct dir_entry));
+	dot.name = g_strdup(".");
+	dot.st.st_ino = ino;
+	dot.st.st_mode = S_IFDIR;
+	g_array_append_val(d->entries, dot);
+	parent = g_strdup(path);
+	{
+		char *slash = strrchr(parent, '/');
+		if (slash)
+			*slash = '\0';
+		else
+			parent[0] = '\0';
+	}
+	dotdot.name = g_strdup("..");
+	dotdot.st.st_ino = fs_ino(parent);
+	dotdot.st.st_mode = S_IFDIR;
+	g_array_append_val(d->entries, dotdot);
+	lc.d = d;
+	lc.path = path;
+	r = tree_list(&s.ctx, &n, collect_entry, &lc);
+	node_info_clear(&n);
+	if (r < 0) {
+		dir_handle_free(d);
+		return reply_fail(req, &s, path, "opendir", r);
+	}
+	fi->fh = (uint64_t)d;
+	scope_end(&s, 0);
+	fuse_reply_open(req, fi);
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi, bool plus)
+{
+	struct op_scope s;
+	struct dir_handle *d = (struct dir_handle *)fi->fh;
+	g_autofree char *path = node_path(ino);
+	g_autofree char *buf = g_malloc(size);
+	size_t used = 0;
+
+	scope_begin(&s, req, OP_READDIR);
+	for (guint i = off; i < d->entries->len; i++) {
+		struct dir_entry *e = &g_array_index(d->entries, struct dir_entry, i);
+		size_t need;
+
+		if (plus) {
+			struct fuse_entry_param ep;
+			bool dots = !strcmp(e->name, ".") || !strcmp(e->name, "..");
+
+			fill_entry(&ep, e->st.st_ino, &e->st);
+			if (dots) {
+				/* the kernel takes no reference on . and .. */
+				memset(&ep, 0, sizeof(ep));
+				ep.attr.st_ino = e->st.st_ino;
+				ep.attr.st_mode = e->st.st_mode;
+			}
+			need = fuse_add_direntry_plus(req, buf + used, size - used, e->name, &ep, i + 1);
+			if (need > size - used)
+				break;
+			if (!dots && path) {
+				g_autofree char *cp = child_path(path, e->name);
+				if (node_ref(cp, e->st.st_ino, NULL) < 0) {
+					/* a colliding entry is left out rather than confusing the kernel */
+					continue;
+				}
+			}
+		} else {
+			need = fuse_add_direntry(req, buf + used, size - used, e->name, &e->st, i + 1);
+			if (need > size - used)
+				break;
+		}
+		used += need;
+	}
+	scope_end(&s, 0);
+	fuse_reply_buf(req, buf, used);
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                           struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	dir_handle_free((struct dir_handle *)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv = { 0 };
+
+	(void)ino;
+	sv.f_bsize = 4096;
+	sv.f_frsize = 512;
+	sv.f_namemax = 255;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct op_scope s;
+	g_autofree char *path = node_path(ino);
+	struct ep_node_info n;
+	int r;
+
+	scope_begin(&s, req, OP_ACCESS);
+	if (!path)
+		return reply_fail(req, &s, NULL, "access", ENOENT);
+	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
+		return reply_fail(req, &s, NULL, "access", r);
+	bool dir = n.type == N_ROOT || n.type == N_COLLECTION || n.type == N_OBJECT || n.type == N_META_DIR;
+	if ((mask & W_OK) && !dir)
+		r = tree_may_write(&s.ctx, &n);
+	else if ((mask & W_OK) && dir && !s.ctx.admin)
+		r = -EACCES;
+	else if ((mask & X_OK) && !dir)
+		r = -EACCES;
+	node_info_clear(&n);
+	scope_end(&s, r);
+	fuse_reply_err(req, -r);
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = fs_init_op,
+	.lookup = fs_lookup,
+	.forget = fs_forget,
+	.forget_multi = fs_forget_multi,
+	.getattr = fs_getattr,
+	.setattr = fs_setattr,
+	.readlink = fs_readlink,
+	.mknod = fs_mknod,
+	.mkdir = fs_mkdir,
+	.unlink = fs_unlink,
+	.rmdir = fs_rmdir,
+	.symlink = fs_symlink,
+	.rename = fs_rename,
+	.link = fs_link,
+	.open = fs_open,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.release = fs_release,
+	.fsync = fs_fsync,
+	.opendir = fs_opendir,
+	.readdir = fs_readdir,
+	.readdirplus = fs_readdirplus,
+	.releasedir = fs_releasedir,
+	.statfs = fs_statfs,
+	.access = fs_access,
+	.create = fs_create,
+};
+
+static guint ino_hash(gconstpointer p)
+{
+	fuse_ino_t ino = *(const fuse_ino_t *)p;
+
+	return (guint)(ino ^ (ino >> 32));
+}
+
+static gboolean ino_equal(gconstpointer a, gconstpointer b)
+{
+	return *(const fuse_ino_t *)a == *(const fuse_ino_t *)b;
+}
+
+void fs_init(const struct fs_options *opts)
+{
+	fs.opt = *opts;
+	fs.nodes = g_hash_table_new_full(ino_hash, ino_equal, NULL, node_free);
+}
+
+void fs_start(struct fuse_session *se)
+{
+	fs.se = se;
+	fs.invals = g_async_queue_new();
+	fs.notifier = g_thread_new("epfs-notify", notifier_main, NULL);
+}
+
+void fs_shutdown(void)
+{
+	if (fs.notifier) {
+		g_async_queue_push(fs.invals, &stop_marker);
+		g_thread_join(fs.notifier);
+		fs.notifier = NULL;
+	}
+	if (fs.invals) {
+		struct inval *iv;
+		while ((iv = g_async_queue_try_pop(fs.invals))) {
+			g_free(iv->name);
+			g_free(iv);
+		}
+		g_async_queue_unref(fs.invals);
+		fs.invals = NULL;
+	}
+	g_clear_pointer(&fs.nodes, g_hash_table_destroy);
+}

@@ -1,0 +1,142 @@
+/* kind.h: resource kinds, declared as tables of attributes.
+ *
+ * A kind (images, volumes, ...) is one source file that fills a struct
+ * ep_kind: its table, its attributes (one row each: name, column, type,
+ * flags) and its actions (create on mkdir, remove on rmdir).  The generic
+ * code here renders attributes, parses and validates written values, builds
+ * info.json and applies writes as one transaction.  The FUSE core knows
+ * nothing about tables or backends; it calls the tree (tree.h), which calls
+ * this.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct db_conn;
+struct ep_kind;
+
+/* Who is asking, and the database transaction a write runs in. */
+struct ep_ctx {
+	uid_t uid;
+	gid_t gid;
+	bool admin;             /* root or a member of the admin group */
+	struct db_conn *db;     /* set while a write transaction is open */
+};
+
+/* One loaded record. */
+struct ep_obj {
+	const struct ep_kind *kind;
+	char *key;              /* "id", or "parent/id" for nested kinds */
+	char *id;               /* the last component of key */
+	char *parent_key;       /* NULL for top-level kinds */
+	GHashTable *row;        /* column -> value (interned names; NULL value = SQL NULL) */
+	char *errors;           /* the rendered error log */
+	int64_t mtime_us;       /* last change of the record */
+	int64_t ctime_us;       /* create_time */
+};
+
+enum attr_type {
+	AT_LINE,                /* one line of text */
+	AT_TEXT,                /* free text, may span lines */
+	AT_ID,                  /* an id or empty */
+	AT_SIZE,                /* bytes; writes accept K/M/G/T */
+	AT_INT,
+	AT_BOOL,
+	AT_TIME,                /* ISO-8601 UTC */
+	AT_ENUM,
+	AT_LINK,                /* a symlink to another resource (column holds its id) */
+	AT_INFO,                /* info.json */
+	AT_ERROR,               /* the error log */
+};
+
+enum attr_flags {
+	ATTR_RO = 1 << 0,       /* mode 0444, writes are EACCES */
+	ATTR_LIVE = 1 << 1,     /* value from a backend, not the record: no page caching */
+	ATTR_NOINFO = 1 << 2,   /* not part of info.json */
+};
+
+struct ep_attr {
+	const char *name;
+	const char *column;             /* backing column, or NULL when rendered */
+	enum attr_type type;
+	unsigned flags;
+	const char *const *choices;     /* AT_ENUM: the accepted words */
+	int64_t min, max;               /* AT_INT, AT_SIZE (max 0 = none) */
+	/* AT_LINK: the target's collection relative to the object, e.g. "../../instances" */
+	const char *link_base;
+	/* Append the value (without the newline) to out, instead of the column. */
+	int (*render)(struct ep_obj *o, GString *out);
+	/* Check and canonicalise a written value beyond its type (may be NULL). */
+	int (*validate)(struct ep_ctx *ctx, struct ep_obj *o, const char *value, char **canon);
+	/* Carry out the write of a canonical value (instead of updating the
+	 * column): runs inside the write transaction on ctx->db. */
+	int (*apply)(struct ep_ctx *ctx, struct ep_obj *o, const char *canon);
+};
+
+/* A generated file that belongs to a collection (e.g. images/.unregistered). */
+struct ep_special {
+	const char *name;
+	int (*render)(struct ep_ctx *ctx, GString *out);
+};
+
+struct ep_kind {
+	const char *name;               /* directory name: "images" */
+	const char *table;              /* "image" */
+	const struct ep_kind *parent;   /* NULL for top-level kinds */
+	const char *parent_column;      /* column holding the parent's id */
+	const struct ep_attr *attrs;    /* terminated by an entry with name NULL */
+	const struct ep_special *specials;  /* collection files, terminated by NULL name */
+	/* mkdir: create the record (and whatever else) in ctx->db's transaction */
+	int (*create)(struct ep_ctx *ctx, const char *parent_key, const char *id);
+	/* rmdir: remove it */
+	int (*remove)(struct ep_ctx *ctx, struct ep_obj *o);
+	/* Who may write (default: admins). */
+	bool (*may_write)(struct ep_ctx *ctx, struct ep_obj *o);
+};
+
+/* Every kind, in the order of the root directory. */
+extern const struct ep_kind *const ep_kinds[];
+
+const struct ep_kind *kind_by_name(const struct ep_kind *parent, const char *name);
+const struct ep_attr *kind_attr(const struct ep_kind *k, const char *name);
+
+/* Load one record (one query, served from the cache when fresh).  ENOENT if missing. */
+int kind_load(const struct ep_kind *k, const char *key, struct ep_obj **out);
+/* Load every record of a collection (one query) into out (GPtrArray of ep_obj*). */
+int kind_list(const struct ep_kind *k, const char *parent_key, GPtrArray *out);
+struct ep_obj *obj_ref(struct ep_obj *o);
+void obj_unref(struct ep_obj *o);
+typedef struct ep_obj ep_obj;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ep_obj, obj_unref)
+
+/* A column's value in o, or NULL. */
+const char *obj_get(const struct ep_obj *o, const char *column);
+
+/* Render attribute a of o into out (with its trailing newline).  For AT_LINK,
+ * the symlink target.  -ENOENT if the attribute is absent (unset link). */
+int attr_render(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_attr *a, GString *out);
+
+/* Write value (as written to the file) to attribute a.  Refused writes change
+ * nothing.  0 or -errno. */
+int attr_write(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_attr *a, const char *value);
+
+/* True when a written buffer is not yet a complete value (an info.json
+ * object still being written in several chunks). */
+bool attr_incomplete(const struct ep_attr *a, const char *buf, size_t len);
+
+/* mkdir / rmdir of a record, in one transaction.  0 or -errno. */
+int kind_create(struct ep_ctx *ctx, const struct ep_kind *k, const char *parent_key, const char *id);
+int kind_remove(struct ep_ctx *ctx, struct ep_obj *o);
+
+/* The mode of an attribute file for ctx (0644 or 0444). */
+mode_t attr_mode(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_attr *a);
+bool kind_may_write(struct ep_ctx *ctx, const struct ep_kind *k, struct ep_obj *o);
+
+/* Generic helpers for kinds: run an UPDATE of one column of o in ctx->db. */
+int obj_set(struct ep_ctx *ctx, struct ep_obj *o, const char *column, const char *value);
+
+/* Drop o's cached record and tell the kernel (after a change). */
+void kind_changed(const struct ep_kind *k, const char *key);

@@ -1,0 +1,80 @@
+/* tree.h: the shape of the mounted tree.
+ *
+ * Turns paths ("images/foo/size") into nodes (a collection, a record, an
+ * attribute, a generated file) and carries out what each operation means for
+ * them.  Paths are relative to the mount root, without leading slash; the
+ * root is "".  The FUSE core (fs.c) deals in inodes and handles and calls
+ * only these functions.
+ */
+#pragma once
+
+#include "kind.h"
+
+#include <sys/stat.h>
+
+enum node_type {
+	N_ROOT,
+	N_COLLECTION,           /* images/, instances/i1/snapshots/ */
+	N_OBJECT,               /* images/foo/ */
+	N_ATTR,                 /* images/foo/size, or a symlink attribute */
+	N_SPECIAL,              /* images/.unregistered */
+	N_META_DIR,             /* .epfs/ */
+	N_META_FILE,            /* .epfs/stats */
+};
+
+/* A file under .epfs/. */
+struct meta_file {
+	const char *name;
+	int (*render)(struct ep_ctx *ctx, GString *out);
+};
+extern const struct meta_file meta_files[];
+
+struct ep_node_info {
+	enum node_type type;
+	const struct ep_kind *kind;
+	char *key;              /* record key (N_OBJECT, N_ATTR), parent key (N_COLLECTION, N_SPECIAL) */
+	const struct ep_attr *attr;
+	const struct ep_special *special;
+	const struct meta_file *meta;
+	struct ep_obj *obj;     /* the record (N_OBJECT, N_ATTR) */
+};
+
+void node_info_clear(struct ep_node_info *n);
+
+/* Resolve a path; -ENOENT if it names nothing, or nothing ctx may see. */
+int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out);
+
+/* Fill st for a node.  For files, also render their content into content
+ * (so st_size is exact and the same bytes can be served at open). */
+int tree_stat(struct ep_ctx *ctx, struct ep_node_info *n, struct stat *st, GString *content);
+
+/* Render a file's content (or a symlink's target). */
+int tree_render(struct ep_ctx *ctx, struct ep_node_info *n, GString *out);
+
+/* Called for each entry of a directory listing; content is the file's bytes (or NULL). */
+typedef void (*tree_entry_cb)(void *data, const char *name, const struct stat *st, GString *content);
+int tree_list(struct ep_ctx *ctx, struct ep_node_info *dir, tree_entry_cb cb, void *data);
+
+/* May ctx open this file for writing?  0, or -EACCES / -EISDIR. */
+int tree_may_write(struct ep_ctx *ctx, struct ep_node_info *n);
+/* Write a value to a file. */
+int tree_write(struct ep_ctx *ctx, struct ep_node_info *n, const char *value);
+/* True while a partially written buffer cannot be applied yet. */
+bool tree_write_incomplete(struct ep_node_info *n, const char *buf, size_t len);
+
+int tree_mkdir(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name);
+int tree_rmdir(struct ep_ctx *ctx, struct ep_node_info *n);
+
+/* The path of a record's directory ("instances/i1/snapshots/s1"). */
+char *tree_object_path(const struct ep_kind *k, const char *key);
+
+/* The resource a node belongs to, for its error log: kind and key, or NULLs. */
+void tree_error_target(struct ep_node_info *n, const char **kind, const char **key);
+
+/* A record changed: invalidate every cached view of it. */
+void tree_changed(const struct ep_kind *k, const char *key);
+
+/* The time the mount started, for nodes without a record. */
+extern struct timespec tree_mount_time;
+/* The group that owns admin-managed resources. */
+extern gid_t tree_admin_gid;
