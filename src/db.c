@@ -327,9 +327,18 @@ static int simple(struct db_conn *c, const char *sql)
 	if (mysql_query(c->mysql, sql)) {
 		unsigned e = mysql_errno(c->mysql);
 		int r = db_fail(e, mysql_error(c->mysql));
-		if (is_connection_error(e))
+		if (!is_connection_error(e))
+			return r;
+		/* outside a transaction a dropped connection is retried once */
+		bool retry = !c->in_transaction;
+		conn_disconnect(c);
+		if (!retry || (r = conn_connect(c, pool.database, 0)) < 0)
+			return r;
+		if (mysql_query(c->mysql, sql)) {
+			r = db_fail(mysql_errno(c->mysql), mysql_error(c->mysql));
 			conn_disconnect(c);
-		return r;
+			return r;
+		}
 	}
 	return 0;
 }

@@ -591,7 +591,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 {
 	(void)mode;
 	(void)fi;
-	fs_refuse(req, parent, name, OP_CREATE, "create", EACCES,
+	fs_refuse(req, parent, name, OP_CREATE, "create", EINVAL,
 	          "not an attribute here: attributes are fixed, mkdir creates resources");
 }
 

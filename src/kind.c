@@ -371,8 +371,10 @@ static bool unchanged(struct ep_obj *o, const struct ep_attr *a, const char *can
 
 	if (a->column) {
 		v = obj_get(o, a->column);
+		/* times are shown to the second: what was read back is unchanged */
 		if (a->type == AT_TIME)
-			return (v ? value_db_time(v) : 0) == (*canon ? value_db_time(canon) : 0);
+			return (v ? value_db_time(v) : 0) / G_USEC_PER_SEC ==
+			       (*canon ? value_db_time(canon) : 0) / G_USEC_PER_SEC;
 		return !g_strcmp0(v ? v : "", canon);
 	}
 	if (render_value(o, a, cur) < 0)
@@ -400,12 +402,8 @@ static int plan_change(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_att
 	if (a->type == AT_INFO || a->type == AT_ERROR || a->type == AT_LINK) {
 		return ep_errorf(EINVAL, "%s cannot be set this way", a->name);
 	}
-	if ((r = canonicalize(ctx, o, a, raw, &c.canon)) < 0) {
-		/* a read-only value written back as read is accepted */
-		if ((a->flags & ATTR_RO) && r == -EACCES)
-			return r;
+	if ((r = canonicalize(ctx, o, a, raw, &c.canon)) < 0)
 		return r;
-	}
 	if (unchanged(o, a, c.canon)) {
 		g_free(c.canon);
 		return 0;

@@ -91,7 +91,7 @@ db_start() {
 	mariadbd --no-defaults --user=root --datadir="$T/db/data" --socket="$DB_SOCKET" \
 		--skip-networking --pid-file="$T/db/mysqld.pid" --log-error="$T/db/error.log" \
 		--innodb-buffer-pool-size=32M --innodb-log-file-size=8M --skip-log-bin \
-		--default-time-zone=+00:00 --innodb-flush-log-at-trx-commit=2 &
+		--default-time-zone=+00:00 --innodb-flush-log-at-trx-commit=2 >"$T/db/stderr.log" 2>&1 &
 	DB_PID=$!
 	for _ in $(seq 1 300); do
 		[ -S "$DB_SOCKET" ] && mariadb --no-defaults -S "$DB_SOCKET" -uroot -e 'SELECT 1' >/dev/null 2>&1 && return 0
