@@ -22,7 +22,6 @@ DB_SOCKET=$T/db/mysqld.sock
 DB_NAME=epfs
 EPFS_CONF=$T/epfs.conf
 EPFS_PID=
-DB_PID=
 _TAP_N=0
 _TAP_FAILED=0
 
@@ -84,29 +83,10 @@ done_testing() {
 
 # ---- backends ----
 
-db_start() {
-	mkdir -p "$T/db"
-	mariadb-install-db --no-defaults --datadir="$T/db/data" --auth-root-authentication-method=normal \
-		--skip-test-db --user=root >"$T/db/install.log" 2>&1 || { cat "$T/db/install.log"; return 1; }
-	mariadbd --no-defaults --user=root --datadir="$T/db/data" --socket="$DB_SOCKET" \
-		--skip-networking --pid-file="$T/db/mysqld.pid" --log-error="$T/db/error.log" \
-		--innodb-buffer-pool-size=32M --innodb-log-file-size=8M --skip-log-bin \
-		--default-time-zone=+00:00 --innodb-flush-log-at-trx-commit=2 >"$T/db/stderr.log" 2>&1 &
-	DB_PID=$!
-	for _ in $(seq 1 300); do
-		[ -S "$DB_SOCKET" ] && mariadb --no-defaults -S "$DB_SOCKET" -uroot -e 'SELECT 1' >/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	echo "# mariadbd did not start:"; sed 's/^/# /' "$T/db/error.log"
-	return 1
-}
+. "$EPFS_SRCDIR/scripts/backends.sh"
 
-db_stop() {
-	[ -n "$DB_PID" ] || return 0
-	kill "$DB_PID" 2>/dev/null
-	wait "$DB_PID" 2>/dev/null
-	DB_PID=
-}
+db_start() { backend_db_start "$T/db"; }
+db_stop() { backend_db_stop "$T/db"; }
 
 # sql STATEMENT: run it on the test database, print rows tab-separated
 sql() { mariadb --no-defaults -S "$DB_SOCKET" -uroot -N -B "$DB_NAME" -e "$1"; }
