@@ -25,6 +25,7 @@ struct node {
 
 /* An open file. */
 struct handle {
+	GMutex lock;            /* writes, flushes and truncation of one handle in turn */
 	char *path;
 	GString *buf;           /* content rendered at open */
 	GString *wbuf;          /* what has been written */
@@ -41,6 +42,15 @@ struct dir_handle {
 	GArray *entries;        /* struct dir_entry, starting with . and .. */
 };
 
+/* Open files and directories by number: a request that races with release
+ * (the kernel sends release when a reader was interrupted) finds nothing
+ * instead of freed memory. */
+struct fh_entry {
+	gint refs;
+	void *obj;
+	GDestroyNotify free;
+};
+
 enum inval_kind { INVAL_INODE, INVAL_ENTRY };
 struct inval {
 	enum inval_kind kind;
@@ -52,6 +62,8 @@ static struct {
 	struct fs_options opt;
 	GMutex lock;
 	GHashTable *nodes;      /* ino -> struct node */
+	GHashTable *handles;    /* fh -> struct fh_entry */
+	uint64_t next_fh;
 	struct fuse_session *se;
 	GAsyncQueue *invals;
 	GThread *notifier;
@@ -182,6 +194,63 @@ static GString *node_get_snap(fuse_ino_t ino)
 		copy = g_string_new_len(n->snap->str, n->snap->len);
 	g_mutex_unlock(&fs.lock);
 	return copy;
+}
+
+/* ---- open handles ---- */
+
+static uint64_t fh_add(void *obj, GDestroyNotify free_fn)
+{
+	struct fh_entry *e = g_new0(struct fh_entry, 1);
+	uint64_t fh;
+
+	e->refs = 1;
+	e->obj = obj;
+	e->free = free_fn;
+	g_mutex_lock(&fs.lock);
+	fh = ++fs.next_fh;
+	g_hash_table_insert(fs.handles, g_memdup2(&fh, sizeof(fh)), e);
+	g_mutex_unlock(&fs.lock);
+	return fh;
+}
+
+static void fh_put(struct fh_entry *e)
+{
+	if (e && g_atomic_int_dec_and_test(&e->refs)) {
+		e->free(e->obj);
+		g_free(e);
+	}
+}
+
+static void fh_putp(struct fh_entry **e)
+{
+	fh_put(*e);
+}
+#define FH_AUTO __attribute__((cleanup(fh_putp)))
+
+/* The open object fh, with a reference the caller puts; NULL if released. */
+static struct fh_entry *fh_get(uint64_t fh)
+{
+	struct fh_entry *e;
+
+	g_mutex_lock(&fs.lock);
+	e = g_hash_table_lookup(fs.handles, &fh);
+	if (e)
+		g_atomic_int_inc(&e->refs);
+	g_mutex_unlock(&fs.lock);
+	return e;
+}
+
+/* Release: forget fh; the object goes when the last request using it ends. */
+static void fh_remove(uint64_t fh)
+{
+	struct fh_entry *e = NULL;
+	gpointer key = NULL;
+
+	g_mutex_lock(&fs.lock);
+	if (g_hash_table_steal_extended(fs.handles, &fh, &key, (gpointer *)&e))
+		g_free(key);
+	g_mutex_unlock(&fs.lock);
+	fh_put(e);
 }
 
 /* ---- invalidation ---- */
@@ -435,11 +504,15 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		return reply_fail(req, &s, path, "setattr", r);
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		r = tree_may_write(&s.ctx, &n);
-		if (r == 0 && fi && fi->fh) {
+		struct fh_entry *e = r == 0 && fi ? fh_get(fi->fh) : NULL;
+		if (e) {
 			/* truncating an open value: the next write replaces it */
-			struct handle *h = (struct handle *)fi->fh;
+			struct handle *h = e->obj;
+			g_mutex_lock(&h->lock);
 			if (h->wbuf && (size_t)attr->st_size < h->wbuf->len)
 				g_string_truncate(h->wbuf, attr->st_size);
+			g_mutex_unlock(&h->lock);
+			fh_put(e);
 		}
 	}
 	node_info_clear(&n);
@@ -599,6 +672,7 @@ static void handle_free(struct handle *h)
 {
 	if (!h)
 		return;
+	g_mutex_clear(&h->lock);
 	g_free(h->path);
 	if (h->buf)
 		g_string_free(h->buf, TRUE);
@@ -622,6 +696,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
 		return reply_fail(req, &s, path, "open", r);
 	h = g_new0(struct handle, 1);
+	g_mutex_init(&h->lock);
 	h->path = g_strdup(path);
 	h->writable = acc != O_RDONLY;
 	if (h->writable && (r = tree_may_write(&s.ctx, &n)) < 0)
@@ -641,7 +716,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = !(n.type == N_META_FILE || (n.type == N_ATTR && (n.attr->flags & ATTR_LIVE)));
 	fi->direct_io = n.type == N_META_FILE;
 	node_info_clear(&n);
-	fi->fh = (uint64_t)h;
+	fi->fh = fh_add(h, (GDestroyNotify)handle_free);
 	scope_end(&s, 0);
 	fuse_reply_open(req, fi);
 	return;
@@ -654,12 +729,13 @@ fail:
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct op_scope s;
-	struct handle *h = (struct handle *)fi->fh;
+	FH_AUTO struct fh_entry *e = fh_get(fi->fh);
+	struct handle *h = e ? e->obj : NULL;
 	GString *b;
 
 	(void)ino;
 	scope_begin(&s, req, OP_READ);
-	b = h->buf;
+	b = h ? h->buf : NULL;
 	if (!b) {
 		scope_end(&s, EBADF);
 		fuse_reply_err(req, EBADF);
@@ -709,14 +785,16 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
                      struct fuse_file_info *fi)
 {
 	struct op_scope s;
-	struct handle *h = (struct handle *)fi->fh;
+	FH_AUTO struct fh_entry *e = fh_get(fi->fh);
+	struct handle *h = e ? e->obj : NULL;
+	g_autoptr(GMutexLocker) locker = h ? g_mutex_locker_new(&h->lock) : NULL;
 	struct ep_node_info n;
 	bool incomplete;
 	int r;
 
 	(void)ino;
 	scope_begin(&s, req, OP_WRITE);
-	if (!h->wbuf) {
+	if (!h || !h->wbuf) {
 		scope_end(&s, EBADF);
 		fuse_reply_err(req, EBADF);
 		return;
@@ -747,12 +825,14 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct op_scope s;
-	struct handle *h = (struct handle *)fi->fh;
+	FH_AUTO struct fh_entry *e = fh_get(fi->fh);
+	struct handle *h = e ? e->obj : NULL;
+	g_autoptr(GMutexLocker) locker = h ? g_mutex_locker_new(&h->lock) : NULL;
 	int r;
 
 	(void)ino;
 	scope_begin(&s, req, OP_FLUSH);
-	if (h->dirty && (r = handle_apply(&s, h)) < 0) {
+	if (h && h->dirty && (r = handle_apply(&s, h)) < 0) {
 		g_autofree char *op = write_opname(h->path);
 		return reply_fail(req, &s, h->path, op, r);
 	}
@@ -763,16 +843,21 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct op_scope s;
-	struct handle *h = (struct handle *)fi->fh;
+	FH_AUTO struct fh_entry *e = fh_get(fi->fh);
+	struct handle *h = e ? e->obj : NULL;
 	int r;
 
 	(void)ino;
 	scope_begin(&s, req, OP_RELEASE);
-	if (h->dirty && (r = handle_apply(&s, h)) < 0) {
-		g_autofree char *op = write_opname(h->path);
-		errlog_append(NULL, NULL, op, -r, ep_error_message());
+	if (h) {
+		g_mutex_lock(&h->lock);
+		if (h->dirty && (r = handle_apply(&s, h)) < 0) {
+			g_autofree char *op = write_opname(h->path);
+			errlog_append(NULL, NULL, op, -r, ep_error_message());
+		}
+		g_mutex_unlock(&h->lock);
 	}
-	handle_free(h);
+	fh_remove(fi->fh);
 	scope_end(&s, 0);
 	fuse_reply_err(req, 0);
 }
@@ -852,7 +937,7 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		dir_handle_free(d);
 		return reply_fail(req, &s, path, "opendir", r);
 	}
-	fi->fh = (uint64_t)d;
+	fi->fh = fh_add(d, (GDestroyNotify)dir_handle_free);
 	scope_end(&s, 0);
 	fuse_reply_open(req, fi);
 }
@@ -861,12 +946,18 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi, bool plus)
 {
 	struct op_scope s;
-	struct dir_handle *d = (struct dir_handle *)fi->fh;
+	FH_AUTO struct fh_entry *fe = fh_get(fi->fh);
+	struct dir_handle *d = fe ? fe->obj : NULL;
 	g_autofree char *path = node_path(ino);
 	g_autofree char *buf = g_malloc(size);
 	size_t used = 0;
 
 	scope_begin(&s, req, OP_READDIR);
+	if (!d) {
+		scope_end(&s, EBADF);
+		fuse_reply_err(req, EBADF);
+		return;
+	}
 	for (guint i = off; i < d->entries->len; i++) {
 		struct dir_entry *e = &g_array_index(d->entries, struct dir_entry, i);
 		size_t need;
@@ -917,7 +1008,7 @@ static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	dir_handle_free((struct dir_handle *)fi->fh);
+	fh_remove(fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -1002,6 +1093,7 @@ void fs_init(const struct fs_options *opts)
 {
 	fs.opt = *opts;
 	fs.nodes = g_hash_table_new_full(ino_hash, ino_equal, NULL, node_free);
+	fs.handles = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 }
 
 void fs_start(struct fuse_session *se)
@@ -1028,4 +1120,12 @@ void fs_shutdown(void)
 		fs.invals = NULL;
 	}
 	g_clear_pointer(&fs.nodes, g_hash_table_destroy);
+	if (fs.handles) {
+		GHashTableIter it;
+		gpointer e;
+		g_hash_table_iter_init(&it, fs.handles);
+		while (g_hash_table_iter_next(&it, NULL, &e))
+			fh_put(e);
+		g_clear_pointer(&fs.handles, g_hash_table_destroy);
+	}
 }

@@ -152,21 +152,24 @@ static int image_remove(struct ep_ctx *ctx, struct ep_obj *o)
 	return r;
 }
 
+extern const struct ep_kind kind_images;
+
 /* images/.unregistered: ids in the image pool that no record names. */
 static int render_unregistered(struct ep_ctx *ctx, GString *out)
 {
 	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(db_result) r = NULL;
+	g_autoptr(GPtrArray) images = g_ptr_array_new_with_free_func((GDestroyNotify)obj_unref);
 	g_autoptr(GHashTable) known = g_hash_table_new(g_str_hash, g_str_equal);
 	int ret;
 
 	(void)ctx;
 	if ((ret = storage_list(epfs_storage, epfs_storage->image_pool, names)) < 0)
 		return ret;
-	if ((ret = db_query("SELECT id FROM image", &r, DB_NOPARAMS)) < 0)
+	/* the listing the directory read loaded already */
+	if ((ret = kind_list(&kind_images, NULL, images)) < 0)
 		return ret;
-	for (guint i = 0; i < r->rows->len; i++)
-		g_hash_table_add(known, (gpointer)db_get(r, i, "id"));
+	for (guint i = 0; i < images->len; i++)
+		g_hash_table_add(known, ((struct ep_obj *)images->pdata[i])->id);
 	for (guint i = 0; i < names->len; i++)
 		if (!g_hash_table_contains(known, names->pdata[i]))
 			g_string_append_printf(out, "%s\n", (char *)names->pdata[i]);

@@ -68,6 +68,7 @@ int main(int argc, char *argv[])
 	struct fuse_loop_config *loop = NULL;
 	struct fuse_session *se = NULL;
 	struct fs_options fo;
+	double sync_interval;
 	int ret = 1;
 
 	if (fuse_opt_parse(&args, &opts, option_spec, NULL) == -1)
@@ -122,7 +123,9 @@ int main(int argc, char *argv[])
 	/* threads start after the fork of daemonizing */
 	fuse_daemonize(cl.foreground);
 	fs_start(se);
-	if (sync_start(fo.attr_timeout / 2) < 0)
+	/* other mounts' changes are polled for at twice the rate they may be cached */
+	sync_interval = settings_double(epfs_config, "epfs", "sync_interval", fo.attr_timeout / 2);
+	if (sync_interval > 0 && sync_start(sync_interval) < 0)
 		syslog(LOG_WARNING, "change_log poller not started: %s", ep_error_message());
 	syslog(LOG_INFO, "mounted on %s", cl.mountpoint);
 

@@ -47,4 +47,20 @@ for _ in $(seq 20); do stat "$MNT/images/img/name" > /dev/null; done
 n2=$(awk '$1 == "getattr" {print $2}' "$MNT/.epfs/stats")
 [ $((n2 - n1)) -lt 5 ]; ok $? "twenty stats within the timeout are served by the kernel ($((n2 - n1)) reached epfs)"
 
+# with a long cache timeout only explicit invalidation can show changes
+epfs_umount
+EPFS_ATTR_TIMEOUT=60 EPFS_SYNC_INTERVAL=0.3
+write_config; epfs_mount
+write aaaaa "$MNT/images/img/name"
+cat "$MNT/images/img/name" "$MNT/images/img/info.json" > /dev/null
+write bbbbb "$MNT/images/img/name"
+is "$(cat "$MNT/images/img/name")" bbbbb "a same-length change shows at once with a 60 s cache (the page cache is invalidated)"
+like "$(cat "$MNT/images/img/info.json")" '"name": "bbbbb"' "in info.json too"
+sql "UPDATE image SET name='ccccc' WHERE id='img'"
+sleep 1
+is "$(cat "$MNT/images/img/name")" ccccc "an SQL change shows within a second with a 60 s cache (change_log invalidation)"
+sql "INSERT INTO volume (id) VALUES ('late')"
+sleep 1
+ok "$([ -d "$MNT/volumes/late" ]; echo $?)" "a new record shows in its directory too"
+
 done_testing

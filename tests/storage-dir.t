@@ -6,7 +6,7 @@
 # at the files: sparseness, snapshot and clone contents, sidecars, leftovers.
 set -u
 
-builddir=${BUILDDIR:-.}
+builddir=${BUILDDIR:-${EPFS_BUILDDIR:-.}}
 storage_test=${STORAGE_TEST:-$builddir/tests/storage-test}
 if [ ! -x "$storage_test" ]; then
 	echo "Bail out! $storage_test is not built (set STORAGE_TEST or BUILDDIR)"

@@ -1,0 +1,131 @@
+#!/bin/bash
+# layout.t: fs-layout/tree.txt, the mounted tree and docs/epfs-layout.5 describe the same thing.
+#
+# Every path of a mount holding one resource of each kind must be a `now` row of the layout
+# file with the same type and mode (symlinks: the same target pattern), and every `now` row
+# must exist, except the conditional `now?` ones.  The man page's tree section must be what
+# fs-layout/to-man makes of the layout file.
+. "$(dirname "$0")/lib.sh"
+
+LAYOUT=$EPFS_SRCDIR/fs-layout/tree.txt
+TO_MAN=$EPFS_SRCDIR/fs-layout/to-man
+MANPAGE=$EPFS_SRCDIR/docs/epfs-layout.5
+
+# The layout rows as "PATH TYPE MODE STATUS FORMAT", one per line; problems go to stderr.
+layout_rows() {
+	perl -ne '
+		next if /^#/ || /^\s*$/ || /^\s/;
+		my @f = split " ";
+		if (@f != 5) { print STDERR "line $.: not five fields: $_"; next }
+		print join("\t", @f), "\n";' "$LAYOUT"
+}
+
+# ---- the layout file itself ----
+
+rows=$(layout_rows 2>"$T/layout.err")
+is "$(cat "$T/layout.err")" "" "every row of fs-layout/tree.txt has five fields"
+is "$(printf '%s\n' "$rows" | awk -F'\t' '
+	$2 !~ /^(dir|file|symlink|any)$/ { print "type " $2 " of " $1 }
+	$3 !~ /^(0[0-7][0-7][0-7]|-)$/ { print "mode " $3 " of " $1 }
+	$4 !~ /^(now|planned)\??$/ { print "status " $4 " of " $1 }
+	$2 == "symlink" && ($3 != "0777" || $5 !~ /^(\.\.\/)+/) { print "symlink " $1 " needs 0777 and a ../ target" }
+	$2 == "dir" && $5 != "-" { print "dir " $1 " has format " $5 }
+	seen[$1]++ { print "duplicate " $1 }')" "" "types, modes, statuses and formats are well-formed; paths are unique"
+
+# ---- the man page ----
+
+"$TO_MAN" "$LAYOUT" > "$T/tree.man" 2>&1
+ok $? "fs-layout/to-man renders the layout file"
+sed -n '/^\.\\" BEGIN TREE/,/^\.\\" END TREE/p' "$MANPAGE" > "$T/page.man"
+diff -u "$T/tree.man" "$T/page.man" > "$T/man.diff"
+rc=$?
+ok $rc "docs/epfs-layout.5 holds the tree fs-layout/to-man makes (fix: fs-layout/to-man --update docs/epfs-layout.5)"
+[ $rc -eq 0 ] || sed 's/^/# /' "$T/man.diff" | head -30
+if command -v groff >/dev/null; then
+	for page in docs/epfs-layout.5 docs/epfs.8; do
+		is "$(groff -man -ww -z "$EPFS_SRCDIR/$page" 2>&1)" "" "$page renders without warnings"
+	done
+else
+	ok 0 "man pages render without warnings # SKIP groff is not installed"
+fi
+
+# ---- the mounted tree ----
+
+epfs_setup
+mkdir "$MNT/images/img1" && write 1G "$MNT/images/img1/size"
+ok $? "an image"
+mkdir "$MNT/volumes/vol1" && write 1M "$MNT/volumes/vol1/size"
+ok $? "a volume"
+# an attached volume shows its instance link (attaching itself comes with instances)
+mkdir "$MNT/volumes/vol2" && sql "UPDATE volume SET instance_id = 'vm1', status = 'in-use' WHERE id = 'vol2'"
+ok $? "a volume attached to an instance, through the database"
+for _ in $(seq 1 50); do [ -L "$MNT/volumes/vol2/instance" ] && break; sleep 0.1; done
+
+find "$MNT" -printf '%P\t%y\t%m\t%l\n' > "$T/real" 2>"$T/find.err"
+ok $? "find walks the whole tree"
+[ -s "$T/find.err" ] && sed 's/^/# /' "$T/find.err"
+
+# Match each real path to the most specific row (fewest placeholders) whose pattern it fits,
+# then every `now` row to the real paths.  Prints "ok|not ok<TAB>description" lines.
+check_tree() {
+	perl -e '
+		use strict; use warnings;
+		my ($layout, $real) = @ARGV;
+		my $ID = q([a-z0-9][a-z0-9._-]{0,62});
+		my %TYPE = (d => "dir", f => "file", l => "symlink");
+		sub pattern_re {
+			my ($p) = @_;
+			my $re = join "", map {
+				$_ eq "..." ? ".+" : $_ eq "<file>" ? "[^/]+" : /^<\w+>$/ ? $ID : quotemeta
+			} split /(<\w+>|\.\.\.$)/, $p;
+			return qr/^$re$/;
+		}
+		my @rows;
+		open my $l, "<", $layout or die "$layout: $!";
+		while (<$l>) {
+			next if /^#/ || /^\s*$/ || /^\s/;
+			my ($path, $type, $mode, $status, $format) = split " ";
+			my $holes = () = $path =~ /<\w+>|\.\.\./g;
+			push @rows, { path => $path, type => $type, mode => $mode, status => $status,
+			              format => $format, re => pattern_re($path), holes => $holes, seen => 0 };
+		}
+		open my $r, "<", $real or die "$real: $!";
+		while (<$r>) {
+			chomp;
+			my ($path, $y, $m, $target) = split /\t/, $_, -1;
+			$path = "." if $path eq "";
+			my ($row) = sort { $a->{holes} <=> $b->{holes} } grep { $path =~ $_->{re} } @rows;
+			my $type = $TYPE{$y} // "type $y";
+			my $mode = sprintf "%04o", oct $m;
+			my @bad;
+			if (!$row) {
+				print "not ok\t$path is described in fs-layout/tree.txt\n";
+				print "#\tno row matches this $type of mode $mode\n";
+				next;
+			}
+			$row->{seen}++;
+			push @bad, "status is $row->{status}, not now" unless $row->{status} =~ /^now\??$/;
+			push @bad, "type is $type, the row says $row->{type}" if $type ne $row->{type};
+			push @bad, "mode is $mode, the row says $row->{mode}" if $row->{type} ne "symlink" && $mode ne $row->{mode};
+			push @bad, "target $target does not fit $row->{format}"
+				if $type eq "symlink" && $target !~ pattern_re($row->{format});
+			print @bad ? "not ok" : "ok", "\t$path is $row->{path} ($row->{type} $row->{mode} $row->{status})\n";
+			print "#\t$_\n" for @bad;
+		}
+		for my $row (grep { $_->{status} eq "now" } @rows) {
+			print $row->{seen} ? "ok" : "not ok", "\t$row->{path} ($row->{status}) exists in the mounted tree\n";
+		}
+		for my $row (grep { $_->{status} eq "now?" } @rows) {
+			print "ok\t$row->{path} (now?) exists", $row->{seen} ? "\n" : " # SKIP its condition does not hold here\n";
+		}' "$LAYOUT" "$T/real"
+}
+
+while IFS=$'\t' read -r result text; do
+	case $result in
+	ok) ok 0 "$text" ;;
+	"not ok") ok 1 "$text" ;;
+	"#") diag "  $text" ;;
+	esac
+done < <(check_tree)
+
+done_testing
