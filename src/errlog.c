@@ -2,6 +2,7 @@
 #include "errlog.h"
 #include "db.h"
 #include "error.h"
+#include "fs.h"
 
 #include <syslog.h>
 
@@ -34,6 +35,7 @@ void errlog_append(const struct ep_kind *k, const char *key, const char *op, int
 	}
 	g_autofree char *where = k ? g_strdup_printf("%s %s/%s", op, k->name, key) : g_strdup(op);
 	append_one("", "", errname, where, msg);
+	fs_invalidate(".epfs/errors");
 }
 
 int errlog_render_global(GString *out)

@@ -278,6 +278,25 @@ mode_t attr_mode(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_attr *a)
 	return 0644;
 }
 
+/* True if canon is what the attribute already holds. */
+static bool unchanged(struct ep_obj *o, const struct ep_attr *a, const char *canon)
+{
+	g_autoptr(GString) cur = g_string_new(NULL);
+	const char *v;
+
+	if (a->column) {
+		v = obj_get(o, a->column);
+		/* times are shown to the second: what was read back is unchanged */
+		if (a->type == AT_TIME)
+			return (v ? value_db_time(v) : 0) / G_USEC_PER_SEC ==
+			       (*canon ? value_db_time(canon) : 0) / G_USEC_PER_SEC;
+		return !g_strcmp0(v ? v : "", canon);
+	}
+	if (render_value(o, a, cur) < 0)
+		return false;
+	return !strcmp(cur->str, canon);
+}
+
 /* Turn a written value into the form stored in the column. */
 static int canonicalize(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_attr *a, const char *v,
                         char **canon)
@@ -348,6 +367,9 @@ static int canonicalize(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_at
 		return ep_errorf(EACCES, "%s: cannot be written", a->name);
 	}
 validate:
+	/* writing back what is there is a no-op, whatever the record's state */
+	if (unchanged(o, a, *canon))
+		return 0;
 	if (a->validate) {
 		char *c2 = NULL;
 		int r = a->validate(ctx, o, *canon, &c2);
@@ -361,25 +383,6 @@ validate:
 		}
 	}
 	return 0;
-}
-
-/* True if canon is what the attribute already holds. */
-static bool unchanged(struct ep_obj *o, const struct ep_attr *a, const char *canon)
-{
-	g_autoptr(GString) cur = g_string_new(NULL);
-	const char *v;
-
-	if (a->column) {
-		v = obj_get(o, a->column);
-		/* times are shown to the second: what was read back is unchanged */
-		if (a->type == AT_TIME)
-			return (v ? value_db_time(v) : 0) / G_USEC_PER_SEC ==
-			       (*canon ? value_db_time(canon) : 0) / G_USEC_PER_SEC;
-		return !g_strcmp0(v ? v : "", canon);
-	}
-	if (render_value(o, a, cur) < 0)
-		return false;
-	return !strcmp(cur->str, canon);
 }
 
 struct change {

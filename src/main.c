@@ -123,7 +123,6 @@ int main(int argc, char *argv[])
 	/* threads start after the fork of daemonizing */
 	fuse_daemonize(cl.foreground);
 	fs_start(se);
-	/* other mounts' changes are polled for at twice the rate they may be cached */
 	sync_interval = settings_double(epfs_config, "epfs", "sync_interval", fo.attr_timeout / 2);
 	if (sync_interval > 0 && sync_start(sync_interval) < 0)
 		syslog(LOG_WARNING, "change_log poller not started: %s", ep_error_message());

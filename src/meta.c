@@ -42,7 +42,7 @@ static int render_health(struct ep_ctx *ctx, GString *out)
 	t0 = g_get_monotonic_time();
 	r = storage_ping(epfs_storage);
 	if (r < 0)
-		g_string_append_printf(out, "down %s", ep_error_message());
+		g_string_append_printf(out, "down %s %s", epfs_storage->ops->name, ep_error_message());
 	else
 		g_string_append_printf(out, "ok %s %.3f ms", epfs_storage->ops->name,
 		                       (g_get_monotonic_time() - t0) / 1000.0);

@@ -24,6 +24,7 @@ static const struct setting defaults[] = {
 	{ "storage", "path", "/var/lib/epfs/storage" },
 	{ "storage", "image_pool", "images" },
 	{ "storage", "volume_pool", "volumes" },
+	{ "storage", "timeout", "10" },
 };
 
 int settings_load(const char *path, GKeyFile **out)
@@ -36,6 +37,10 @@ int settings_load(const char *path, GKeyFile **out)
 	for (size_t i = 0; i < G_N_ELEMENTS(defaults); i++)
 		if (!g_key_file_has_key(kf, defaults[i].group, defaults[i].key, NULL))
 			g_key_file_set_string(kf, defaults[i].group, defaults[i].key, defaults[i].value);
+	/* other mounts' changes are polled for at twice the rate they may be cached */
+	if (!g_key_file_has_key(kf, "epfs", "sync_interval", NULL))
+		g_key_file_set_double(kf, "epfs", "sync_interval",
+		                      settings_double(kf, "epfs", "attr_timeout", 1.0) / 2);
 	*out = g_steal_pointer(&kf);
 	return 0;
 }

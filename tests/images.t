@@ -79,13 +79,19 @@ printf '{"size": "1G", "os_type": "linux", "name": "Fedora"}\n' > "$I/fedora/inf
 is "$(sql "SELECT size, status, name FROM image WHERE id='fedora'")" "1073741824	available	Fedora" "creates the bytes with the rest"
 is "$(stat -c %s "$STORAGE/images/fedora")" 1073741824 "the file exists"
 
+mkdir "$I/draft"
+write "$(cat "$I/draft/size")" "$I/draft/size"; ok $? "a draft's size 0 can be written back"
+cat "$I/draft/info.json" > "$T/draft.json" && cp "$T/draft.json" "$I/draft/info.json"; ok $? "and its info.json"
+is "$(cat "$I/draft/status")" draft "it stays a draft"
+rmdir "$I/draft"
+
 # names
 fails_with EINVAL "upper case ids refused" mkdir "$I/Ubuntu"
 fails_with EINVAL "spaces refused" mkdir "$I/a b"
 fails_with EINVAL "ids with .. refused" mkdir "$I/a..b"
 fails_with EINVAL "ids longer than 63 refused" mkdir "$I/$(printf 'a%.0s' $(seq 64))"
 fails_with EEXIST "mkdir of an existing image" mkdir "$I/ubuntu"
-like "$(cat "$MNT/.epfs/errors")" "EINVAL mkdir: 'Ubuntu' is not a valid id" "bad names are logged globally"
+like "$(tail -1 "$MNT/.epfs/errors")" "EINVAL mkdir: 'aaaa+' is not a valid id" "bad names are logged globally, visible at once"
 fails_with EINVAL "no unknown files in an image" touch "$I/ubuntu/colour"
 
 # registration of bytes already in the pool

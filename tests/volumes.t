@@ -29,6 +29,8 @@ like "$(cat "$V/data1/error")" "EBUSY rmdir: volume data1 is attached to instanc
 ok "$([ -f "$STORAGE/volumes/data1" ]; echo $?)" "the bytes are untouched"
 is "$(perl -MJSON::PP -e 'local $/; print decode_json(<STDIN>)->{instance}' < "$V/data1/info.json")" \
 	vm1 "info.json names the instance"
+cat "$V/data1/info.json" > "$T/v.json" && cp "$T/v.json" "$V/data1/info.json"; ok $? "an attached volume's info.json can be written back"
+write "$(cat "$V/data1/size")" "$V/data1/size"; ok $? "and its size"
 sql "UPDATE volume SET instance_id=NULL, status='available' WHERE id='data1'"
 sleep 1.2
 
