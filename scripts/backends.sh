@@ -34,8 +34,13 @@ backend_db_start() {
 	_pid_alive "$dir/mysqld.pid" && return 0
 	mkdir -p "$dir"
 	if [ ! -d "$dir/data/mysql" ]; then
-		mariadb-install-db --no-defaults --datadir="$dir/data" --auth-root-authentication-method=normal \
-			--skip-test-db --user=root >"$dir/install.log" 2>&1 || { cat "$dir/install.log" >&2; return 1; }
+		# seen once under heavy load: the bootstrap failing; a second attempt from scratch works
+		for i in 1 2; do
+			rm -rf "$dir/data"
+			mariadb-install-db --no-defaults --datadir="$dir/data" --auth-root-authentication-method=normal \
+				--skip-test-db --user=root >"$dir/install.log" 2>&1 && break
+			[ "$i" = 2 ] && { grep -v '^$' "$dir/install.log" | head -30 >&2; return 1; }
+		done
 	fi
 	setsid mariadbd --no-defaults --user=root --datadir="$dir/data" --socket="$dir/mysqld.sock" \
 		--skip-networking --pid-file="$dir/mysqld.pid" --log-error="$dir/error.log" \
