@@ -1,12 +1,14 @@
 /* fs.c: the FUSE low-level operations. */
 #include "fs.h"
 #include "errlog.h"
+#include "events.h"
 #include "error.h"
 #include "stats.h"
 #include "tree.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/statvfs.h>
 #include <syslog.h>
@@ -31,6 +33,8 @@ struct handle {
 	GString *wbuf;          /* what has been written */
 	bool dirty;             /* wbuf holds a value not yet applied */
 	bool writable;
+	bool events;            /* an events file: re-rendered at offset 0 after news */
+	uint64_t events_seq;    /* the newest event in buf */
 };
 
 /* An open directory: its listing, taken at opendir. */
@@ -538,7 +542,7 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 		return reply_fail(req, &s, NULL, "readlink", ENOENT);
 	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
 		return reply_fail(req, &s, path, "readlink", r);
-	if (n.type != N_ATTR || n.attr->type != AT_LINK)
+	if (n.type != N_RELLINK && (n.type != N_ATTR || n.attr->type != AT_LINK))
 		r = -EINVAL;
 	else
 		r = tree_render(&s.ctx, &n, target);
@@ -611,12 +615,12 @@ static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	path = child_path(ppath, name);
 	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
 		return reply_fail(req, &s, NULL, "unlink", r);
-	if (n.type == N_OBJECT || n.type == N_COLLECTION || n.type == N_ROOT || n.type == N_META_DIR)
-		r = -EISDIR;
-	else
-		r = ep_errorf(EPERM, "%s: attributes cannot be removed (rmdir removes the resource)", name);
+	r = tree_unlink(&s.ctx, &n, name);
 	node_info_clear(&n);
-	return reply_fail(req, &s, path, "unlink", r);
+	if (r < 0)
+		return reply_fail(req, &s, path, "unlink", r);
+	scope_end(&s, 0);
+	fuse_reply_err(req, 0);
 }
 
 static void fs_refuse(fuse_req_t req, fuse_ino_t parent, const char *name, enum stats_op op,
@@ -633,8 +637,29 @@ static void fs_refuse(fuse_req_t req, fuse_ino_t parent, const char *name, enum 
 
 static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	(void)link;
-	fs_refuse(req, parent, name, OP_SYMLINK, "symlink", EPERM, "no relation can be made here");
+	struct op_scope s;
+	g_autofree char *ppath = node_path(parent), *path = NULL;
+	g_autoptr(GString) content = g_string_new(NULL);
+	struct ep_node_info n;
+	struct fuse_entry_param e;
+	struct stat st;
+	int r;
+
+	scope_begin(&s, req, OP_SYMLINK);
+	if (!ppath)
+		return reply_fail(req, &s, NULL, "symlink", ENOENT);
+	path = child_path(ppath, name);
+	if ((r = tree_resolve(&s.ctx, ppath, &n)) < 0)
+		return reply_fail(req, &s, NULL, "symlink", r);
+	r = tree_symlink(&s.ctx, &n, name, link);
+	node_info_clear(&n);
+	if (r < 0)
+		return reply_fail(req, &s, ppath, "symlink", r);
+	if ((r = stat_path(&s.ctx, path, &st, content)) < 0 || (r = node_ref(path, st.st_ino, NULL)) < 0)
+		return reply_fail(req, &s, NULL, "symlink", r);
+	fill_entry(&e, st.st_ino, &st);
+	scope_end(&s, 0);
+	fuse_reply_entry(req, &e);
 }
 
 static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -712,9 +737,14 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h->writable)
 		h->wbuf = (fi->flags & O_TRUNC) || !h->buf ? g_string_new(NULL)
 		                                           : g_string_new_len(h->buf->str, h->buf->len);
+	h->events = n.type == N_ATTR && n.attr->type == AT_EVENTS;
+	if (h->events)
+		h->events_seq = events_seq(n.kind, n.key);
 	/* live values change without a record change: never keep their pages */
-	fi->keep_cache = !(n.type == N_META_FILE || (n.type == N_ATTR && (n.attr->flags & ATTR_LIVE)));
-	fi->direct_io = n.type == N_META_FILE;
+	fi->keep_cache = !(n.type == N_META_FILE || h->events ||
+	                   (n.type == N_ATTR && (n.attr->flags & ATTR_LIVE)));
+	fi->direct_io = n.type == N_META_FILE || h->events;
+	fi->nonseekable = 0;
 	node_info_clear(&n);
 	fi->fh = fh_add(h, (GDestroyNotify)handle_free);
 	scope_end(&s, 0);
@@ -726,6 +756,22 @@ fail:
 	reply_fail(req, &s, path, "open", r);
 }
 
+/* After news, reading an events file from the start shows it (as sysfs does after poll). */
+static void handle_refresh_events(struct op_scope *s, struct handle *h)
+{
+	struct ep_node_info n;
+
+	g_mutex_lock(&h->lock);
+	if (tree_resolve(&s->ctx, h->path, &n) == 0) {
+		if (events_seq(n.kind, n.key) != h->events_seq) {
+			g_string_truncate(h->buf, 0);
+			h->events_seq = events_render(n.kind, n.key, h->buf);
+		}
+		node_info_clear(&n);
+	}
+	g_mutex_unlock(&h->lock);
+}
+
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct op_scope s;
@@ -735,6 +781,8 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 
 	(void)ino;
 	scope_begin(&s, req, OP_READ);
+	if (h && h->events && off == 0)
+		handle_refresh_events(&s, h);
 	b = h ? h->buf : NULL;
 	if (!b) {
 		scope_end(&s, EBADF);
@@ -1035,7 +1083,8 @@ static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		return reply_fail(req, &s, NULL, "access", ENOENT);
 	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
 		return reply_fail(req, &s, NULL, "access", r);
-	bool dir = n.type == N_ROOT || n.type == N_COLLECTION || n.type == N_OBJECT || n.type == N_META_DIR;
+	bool dir = n.type == N_ROOT || n.type == N_COLLECTION || n.type == N_OBJECT || n.type == N_META_DIR ||
+	           n.type == N_RELDIR;
 	if ((mask & W_OK) && !dir)
 		r = tree_may_write(&s.ctx, &n);
 	else if ((mask & W_OK) && dir && !s.ctx.admin)
@@ -1045,6 +1094,29 @@ static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	node_info_clear(&n);
 	scope_end(&s, r);
 	fuse_reply_err(req, -r);
+}
+
+/* poll(2): an events file is readable once something happened since it was read. */
+static void fs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
+{
+	struct op_scope s;
+	FH_AUTO struct fh_entry *e = fh_get(fi->fh);
+	struct handle *h = e ? e->obj : NULL;
+	struct ep_node_info n;
+	unsigned revents = POLLIN | POLLRDNORM;
+
+	(void)ino;
+	scope_begin(&s, req, OP_POLL);
+	if (h && h->events && tree_resolve(&s.ctx, h->path, &n) == 0) {
+		if (ph)
+			events_poll_wait(n.kind, n.key, g_steal_pointer(&ph));
+		revents = events_seq(n.kind, n.key) != h->events_seq ? POLLIN | POLLRDNORM | POLLPRI : 0;
+		node_info_clear(&n);
+	}
+	if (ph)
+		fuse_pollhandle_destroy(ph);
+	scope_end(&s, 0);
+	fuse_reply_poll(req, revents);
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
@@ -1075,6 +1147,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.statfs = fs_statfs,
 	.access = fs_access,
 	.create = fs_create,
+	.poll = fs_poll,
 };
 
 static guint ino_hash(gconstpointer p)

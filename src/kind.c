@@ -3,6 +3,7 @@
 #include "cache.h"
 #include "db.h"
 #include "error.h"
+#include "events.h"
 #include "tree.h"
 #include "value.h"
 
@@ -192,6 +193,11 @@ static json_t *json_value(struct ep_obj *o, const struct ep_attr *a)
 	g_autoptr(GString) s = g_string_new(NULL);
 	gint64 n;
 
+	/* a link is named by the id it points at */
+	if (a->type == AT_LINK) {
+		const char *v = a->column ? obj_get(o, a->column) : NULL;
+		return v && *v ? json_string(v) : json_null();
+	}
 	if (render_value(o, a, s) < 0)
 		return json_null();
 	switch (a->type) {
@@ -219,7 +225,7 @@ static int render_info(struct ep_obj *o, GString *out)
 
 	json_object_set_new(obj, "id", json_string(o->id));
 	for (const struct ep_attr *a = o->kind->attrs; a->name; a++) {
-		if (a->type == AT_INFO || a->type == AT_ERROR || (a->flags & ATTR_NOINFO))
+		if (a->type == AT_INFO || a->type == AT_ERROR || a->type == AT_EVENTS || (a->flags & ATTR_NOINFO))
 			continue;
 		json_object_set_new(obj, a->name, json_value(o, a));
 	}
@@ -243,11 +249,15 @@ int attr_render(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_attr *a, G
 		if (o->errors && *o->errors)
 			g_string_append_printf(out, "%s\n", o->errors);
 		return 0;
+	case AT_EVENTS:
+		events_render(o->kind, o->key, out);
+		return 0;
 	case AT_LINK: {
 		const char *v = a->column ? obj_get(o, a->column) : NULL;
 		if (!v || !*v)
 			return -ENOENT;
-		g_string_append_printf(out, "%s/%s", a->link_base, v);
+		g_autofree char *up = obj_path_to_root(o);
+		g_string_append_printf(out, "%s/%s/%s", up, a->link_kind, v);
 		return 0;
 	}
 	default: {
@@ -273,7 +283,7 @@ mode_t attr_mode(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_attr *a)
 {
 	(void)ctx;
 	(void)o;
-	if (a->type == AT_ERROR || (a->flags & ATTR_RO))
+	if (a->type == AT_ERROR || a->type == AT_EVENTS || (a->flags & ATTR_RO))
 		return 0444;
 	return 0644;
 }
@@ -321,6 +331,20 @@ static int canonicalize(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_at
 		if (*v && !value_id_valid(v))
 			return ep_errorf(EINVAL, "%s: '%s' is not a valid id", a->name, v);
 		*canon = g_strdup(v);
+		break;
+	case AT_LINK:
+		if (*v && !value_id_valid(v))
+			return ep_errorf(EINVAL, "%s: '%s' is not a valid id", a->name, v);
+		*canon = g_strdup(v);
+		if (*v && !unchanged(o, a, v)) {
+			g_autoptr(ep_obj) t = NULL;
+			int r = kind_load(kind_by_name(NULL, a->link_kind), v, &t);
+			if (r < 0) {
+				g_clear_pointer(canon, g_free);
+				return r == -ENOENT ? ep_errorf(ENOENT, "%s: %s/%s does not exist", a->name,
+				                                a->link_kind, v) : r;
+			}
+		}
 		break;
 	case AT_SIZE:
 		if (value_parse_size(v, &size) < 0)
@@ -402,9 +426,8 @@ static int plan_change(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_att
 	struct change c = { a, NULL };
 	int r;
 
-	if (a->type == AT_INFO || a->type == AT_ERROR || a->type == AT_LINK) {
+	if (a->type == AT_INFO || a->type == AT_ERROR || a->type == AT_EVENTS)
 		return ep_errorf(EINVAL, "%s cannot be set this way", a->name);
-	}
 	if ((r = canonicalize(ctx, o, a, raw, &c.canon)) < 0)
 		return r;
 	if (unchanged(o, a, c.canon)) {
@@ -446,7 +469,8 @@ static int commit_changes(struct ep_ctx *ctx, struct ep_obj *o, GArray *changes)
 			g_string_append(sql, ", ");
 		g_string_append_printf(sql, "`%s` = ?", ch->attr->column);
 		/* empty times and ids are stored as NULL */
-		g_ptr_array_add(params, (!*ch->canon && (ch->attr->type == AT_TIME || ch->attr->type == AT_ID))
+		g_ptr_array_add(params, (!*ch->canon && (ch->attr->type == AT_TIME || ch->attr->type == AT_ID ||
+		                                         ch->attr->type == AT_LINK))
 		                                ? NULL : ch->canon);
 	}
 	if (params->len) {
@@ -525,21 +549,13 @@ static int write_info(struct ep_ctx *ctx, struct ep_obj *o, const char *text)
 			}
 			continue;
 		}
-		if (!a || a->type == AT_INFO || a->type == AT_ERROR || (a->flags & ATTR_NOINFO)) {
+		if (!a || a->type == AT_INFO || a->type == AT_ERROR || a->type == AT_EVENTS ||
+		    (a->flags & ATTR_NOINFO)) {
 			r = ep_errorf(EINVAL, "info.json: unknown attribute \"%s\"", key);
 			break;
 		}
 		if ((r = json_to_string(key, v, &raw)) < 0)
 			break;
-		if (a->type == AT_LINK) {
-			/* links are changed with ln -s; written back unchanged they are fine */
-			const char *cur = a->column ? obj_get(o, a->column) : NULL;
-			if (g_strcmp0(cur ? cur : "", raw)) {
-				r = ep_errorf(EINVAL, "info.json: \"%s\" is changed with ln -s and rm", key);
-				break;
-			}
-			continue;
-		}
 		if ((r = plan_change(ctx, o, a, raw, changes)) < 0)
 			break;
 	}
@@ -571,7 +587,7 @@ int attr_write(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_attr *a, co
 
 	if (a->type == AT_INFO)
 		return write_info(ctx, o, value);
-	if (a->type == AT_ERROR || a->type == AT_LINK)
+	if (a->type == AT_ERROR || a->type == AT_EVENTS)
 		return ep_errorf(EACCES, "%s is read-only", a->name);
 	changes = g_array_new(FALSE, FALSE, sizeof(struct change));
 	g_array_set_clear_func(changes, change_clear);

@@ -50,6 +50,7 @@ enum attr_type {
 	AT_LINK,                /* a symlink to another resource (column holds its id) */
 	AT_INFO,                /* info.json */
 	AT_ERROR,               /* the error log */
+	AT_EVENTS,              /* what happened lately; poll(2) wakes on news */
 };
 
 enum attr_flags {
@@ -65,8 +66,9 @@ struct ep_attr {
 	unsigned flags;
 	const char *const *choices;     /* AT_ENUM: the accepted words */
 	int64_t min, max;               /* AT_INT, AT_SIZE (max 0 = none) */
-	/* AT_LINK: the target's collection relative to the object, e.g. "../../instances" */
-	const char *link_base;
+	/* AT_LINK: the top-level kind the column names ("instances"); the link
+	 * points at it relative to the object's directory */
+	const char *link_kind;
 	/* Append the value (without the newline) to out, instead of the column. */
 	int (*render)(struct ep_obj *o, GString *out);
 	/* Check and canonicalise a written value beyond its type (may be NULL). */
@@ -74,6 +76,18 @@ struct ep_attr {
 	/* Carry out the write of a canonical value (instead of updating the
 	 * column): runs inside the write transaction on ctx->db. */
 	int (*apply)(struct ep_ctx *ctx, struct ep_obj *o, const char *canon);
+};
+
+/* A directory of symlinks to records of another kind, made with ln -s and
+ * removed with rm (instances/<i>/volumes/<v>@ -> ../../../volumes/<v>). */
+struct ep_relation {
+	const char *name;                   /* "volumes" */
+	const char *target;                 /* the top-level kind linked to: "volumes" */
+	const char *column;                 /* the target's column naming us: "instance_id" */
+	/* ln -s: relate o and t (t is not related to anything yet) */
+	int (*link)(struct ep_ctx *ctx, struct ep_obj *o, struct ep_obj *t);
+	/* rm: undo it */
+	int (*unlink)(struct ep_ctx *ctx, struct ep_obj *o, struct ep_obj *t);
 };
 
 /* A generated file that belongs to a collection (e.g. images/.unregistered). */
@@ -89,12 +103,15 @@ struct ep_kind {
 	const char *parent_column;      /* column holding the parent's id */
 	const struct ep_attr *attrs;    /* terminated by an entry with name NULL */
 	const struct ep_special *specials;  /* collection files, terminated by NULL name */
+	const struct ep_relation *relations;/* symlink directories, terminated by NULL name */
 	/* mkdir: create the record (and whatever else) in ctx->db's transaction */
 	int (*create)(struct ep_ctx *ctx, const char *parent_key, const char *id);
 	/* rmdir: remove it */
 	int (*remove)(struct ep_ctx *ctx, struct ep_obj *o);
 	/* Who may write (default: admins). */
 	bool (*may_write)(struct ep_ctx *ctx, struct ep_obj *o);
+	/* At start-up: finish or undo an operation a crash interrupted (jobs.h). */
+	int (*recover)(const char *op, const char *key, const char *step, const char *data);
 };
 
 /* Every kind, in the order of the root directory. */
@@ -134,6 +151,23 @@ int kind_remove(struct ep_ctx *ctx, struct ep_obj *o);
 /* The mode of an attribute file for ctx (0644 or 0444). */
 mode_t attr_mode(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_attr *a);
 bool kind_may_write(struct ep_ctx *ctx, const struct ep_kind *k, struct ep_obj *o);
+
+/* The relative path from o's directory up to the mount root ("../.." for images/x). */
+char *obj_path_to_root(const struct ep_obj *o);
+
+/* The relation of k called name, or NULL. */
+const struct ep_relation *kind_relation(const struct ep_kind *k, const char *name);
+/* Records of rel->target related to o (new references into out). */
+int relation_list(const struct ep_relation *rel, struct ep_obj *o, GPtrArray *out);
+/* ln -s target name: relate o and the record target names. */
+int relation_link(struct ep_ctx *ctx, const struct ep_relation *rel, struct ep_obj *o, const char *name,
+                  const char *target);
+/* rm name: undo it. */
+int relation_unlink(struct ep_ctx *ctx, const struct ep_relation *rel, struct ep_obj *o, const char *name);
+
+/* ln -s target attr (a writable AT_LINK attribute), and rm attr. */
+int link_attr_set(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_attr *a, const char *target);
+int link_attr_clear(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_attr *a);
 
 /* Generic helpers for kinds: run an UPDATE of one column of o in ctx->db. */
 int obj_set(struct ep_ctx *ctx, struct ep_obj *o, const char *column, const char *value);

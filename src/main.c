@@ -3,6 +3,8 @@
 #include "db.h"
 #include "epfs.h"
 #include "error.h"
+#include "events.h"
+#include "jobs.h"
 #include "fs.h"
 #include "settings.h"
 #include "storage.h"
@@ -105,6 +107,15 @@ int main(int argc, char *argv[])
 		goto out_db;
 	}
 
+	if (jobs_init(epfs_config) < 0) {
+		fprintf(stderr, "epfs: %s\n", ep_error_message());
+		goto out_storage;
+	}
+	events_init();
+	/* what a crash interrupted is finished or undone before anyone looks */
+	if (journal_recover() < 0)
+		syslog(LOG_WARNING, "journal recovery: %s", ep_error_message());
+
 	fo.entry_timeout = settings_double(epfs_config, "epfs", "entry_timeout", 1.0);
 	fo.attr_timeout = settings_double(epfs_config, "epfs", "attr_timeout", 1.0);
 	fo.admin_gid = admin_gid(epfs_config);
@@ -139,6 +150,7 @@ int main(int argc, char *argv[])
 	}
 	ret = ret != 0;
 	sync_stop();
+	jobs_shutdown();
 	fs_shutdown();
 	fuse_session_unmount(se);
 out_signals:
@@ -148,6 +160,9 @@ out_session:
 out_fs:
 	fs_shutdown();
 	cache_shutdown();
+	jobs_shutdown();
+	events_shutdown();
+out_storage:
 	storage_close(epfs_storage);
 out_db:
 	db_close();

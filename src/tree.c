@@ -14,6 +14,7 @@ void node_info_clear(struct ep_node_info *n)
 {
 	g_clear_pointer(&n->key, g_free);
 	g_clear_pointer(&n->obj, obj_unref);
+	g_clear_pointer(&n->target, obj_unref);
 	memset(n, 0, sizeof(*n));
 }
 
@@ -87,7 +88,13 @@ int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out)
 		}
 		case N_OBJECT: {
 			const struct ep_kind *sub = kind_by_name(out->kind, name);
+			const struct ep_relation *rel = kind_relation(out->kind, name);
 
+			if (rel) {
+				out->rel = rel;
+				out->type = N_RELDIR;
+				break;
+			}
 			if (sub) {
 				out->kind = sub;
 				g_clear_pointer(&out->obj, obj_unref);
@@ -104,6 +111,19 @@ int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out)
 					goto enoent;
 			}
 			out->type = N_ATTR;
+			break;
+		}
+		case N_RELDIR: {
+			g_autoptr(GPtrArray) linked = g_ptr_array_new_with_free_func((GDestroyNotify)obj_unref);
+
+			if ((r = relation_list(out->rel, out->obj, linked)) < 0)
+				goto fail;
+			for (guint j = 0; j < linked->len; j++)
+				if (!strcmp(((struct ep_obj *)linked->pdata[j])->id, name))
+					out->target = obj_ref(linked->pdata[j]);
+			if (!out->target)
+				goto enoent;
+			out->type = N_RELLINK;
 			break;
 		}
 		default:
@@ -166,6 +186,11 @@ int tree_render(struct ep_ctx *ctx, struct ep_node_info *n, GString *out)
 		return n->special->render(ctx, out);
 	case N_META_FILE:
 		return n->meta->render(ctx, out);
+	case N_RELLINK: {
+		g_autofree char *up = obj_path_to_root(n->obj);
+		g_string_append_printf(out, "../%s/%s/%s", up, n->rel->target, n->target->id);
+		return 0;
+	}
 	default:
 		return -EISDIR;
 	}
@@ -188,7 +213,14 @@ int tree_stat(struct ep_ctx *ctx, struct ep_node_info *n, struct stat *st, GStri
 		stat_dir(st, mtime);
 		return 0;
 	case N_OBJECT:
+	case N_RELDIR:
 		stat_dir(st, n->obj->mtime_us);
+		return 0;
+	case N_RELLINK:
+		g_string_truncate(content, 0);
+		tree_render(ctx, n, content);
+		stat_file(st, 0777, content->len, MAX(n->obj->mtime_us, n->target->mtime_us));
+		st->st_mode = S_IFLNK | 0777;
 		return 0;
 	case N_ATTR:
 		g_string_truncate(content, 0);
@@ -257,6 +289,10 @@ static char *node_path(struct ep_node_info *n)
 	}
 	case N_OBJECT:
 		return tree_object_path(n->kind, n->key);
+	case N_RELDIR: {
+		g_autofree char *obj = tree_object_path(n->kind, n->key);
+		return g_strconcat(obj, "/", n->rel->name, NULL);
+	}
 	default:
 		return NULL;
 	}
@@ -291,9 +327,21 @@ int tree_list(struct ep_ctx *ctx, struct ep_node_info *dir, tree_entry_cb cb, vo
 			r = list_child(ctx, path, ((struct ep_obj *)objs->pdata[i])->id, cb, data);
 		return r;
 	}
+	case N_RELDIR: {
+		g_autoptr(GPtrArray) linked = g_ptr_array_new_with_free_func((GDestroyNotify)obj_unref);
+
+		if ((r = relation_list(dir->rel, dir->obj, linked)) < 0)
+			return r;
+		for (guint i = 0; i < linked->len && r >= 0; i++)
+			r = list_child(ctx, path, ((struct ep_obj *)linked->pdata[i])->id, cb, data);
+		return r;
+	}
 	case N_OBJECT:
 		for (const struct ep_attr *a = dir->kind->attrs; a->name && r >= 0; a++)
 			r = list_child(ctx, path, a->name, cb, data);
+		if (dir->kind->relations)
+			for (const struct ep_relation *rel = dir->kind->relations; rel->name && r >= 0; rel++)
+				r = list_child(ctx, path, rel->name, cb, data);
 		for (guint i = 0; ep_kinds[i] && r >= 0; i++)
 			if (ep_kinds[i]->parent == dir->kind)
 				r = list_child(ctx, path, ep_kinds[i]->name, cb, data);
@@ -345,10 +393,47 @@ int tree_mkdir(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name
 	case N_OBJECT:
 		return ep_errorf(EINVAL, "%s/%s: attributes and sub-directories are fixed; '%s' is not one",
 		                 parent->kind->name, parent->key, name);
+	case N_RELDIR:
+		return ep_errorf(EPERM, "%s holds links: ln -s ../../../%s/<id> creates one", parent->rel->name,
+		                 parent->rel->target);
 	case N_ROOT:
 		return ep_errorf(EPERM, "the top-level directories are fixed");
 	default:
 		return ep_errorf(EPERM, "cannot create directories here");
+	}
+}
+
+int tree_symlink(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name, const char *target)
+{
+	const struct ep_attr *a;
+
+	switch (parent->type) {
+	case N_RELDIR:
+		return relation_link(ctx, parent->rel, parent->obj, name, target);
+	case N_OBJECT:
+		a = kind_attr(parent->kind, name);
+		if (a && a->type == AT_LINK)
+			return link_attr_set(ctx, parent->obj, a, target);
+		return ep_errorf(EPERM, "%s: no relation of that name here", name);
+	default:
+		return ep_errorf(EPERM, "%s: no relation can be made here", name);
+	}
+}
+
+int tree_unlink(struct ep_ctx *ctx, struct ep_node_info *n, const char *name)
+{
+	switch (n->type) {
+	case N_RELLINK:
+		return relation_unlink(ctx, n->rel, n->obj, name);
+	case N_ATTR:
+		if (n->attr->type == AT_LINK && !(n->attr->flags & ATTR_RO))
+			return link_attr_clear(ctx, n->obj, n->attr);
+		return ep_errorf(EPERM, "%s: attributes cannot be removed (rmdir removes the resource)", name);
+	case N_SPECIAL:
+	case N_META_FILE:
+		return ep_errorf(EPERM, "%s: generated files cannot be removed", name);
+	default:
+		return -EISDIR;
 	}
 }
 
@@ -401,6 +486,11 @@ void tree_changed(const struct ep_kind *k, const char *key)
 		g_autofree char *ap = g_strconcat(path, "/", a->name, NULL);
 		fs_invalidate(ap);
 	}
+	if (k->relations)
+		for (const struct ep_relation *rel = k->relations; rel->name; rel++) {
+			g_autofree char *rp = g_strconcat(path, "/", rel->name, NULL);
+			fs_invalidate(rp);
+		}
 	if (k->specials)
 		for (const struct ep_special *s = k->specials; s->name; s++) {
 			g_autofree char *sp = g_strconcat(collection, "/", s->name, NULL);

@@ -20,6 +20,8 @@ enum node_type {
 	N_SPECIAL,              /* images/.unregistered */
 	N_META_DIR,             /* .epfs/ */
 	N_META_FILE,            /* .epfs/stats */
+	N_RELDIR,               /* instances/i1/volumes/: a directory of relation links */
+	N_RELLINK,              /* instances/i1/volumes/v1 -> ../../../volumes/v1 */
 };
 
 /* A file under .epfs/. */
@@ -36,7 +38,9 @@ struct ep_node_info {
 	const struct ep_attr *attr;
 	const struct ep_special *special;
 	const struct meta_file *meta;
-	struct ep_obj *obj;     /* the record (N_OBJECT, N_ATTR) */
+	struct ep_obj *obj;     /* the record (N_OBJECT, N_ATTR, N_RELDIR, N_RELLINK) */
+	const struct ep_relation *rel;  /* N_RELDIR, N_RELLINK */
+	struct ep_obj *target;  /* N_RELLINK: the record linked to */
 };
 
 void node_info_clear(struct ep_node_info *n);
@@ -63,6 +67,10 @@ int tree_write(struct ep_ctx *ctx, struct ep_node_info *n, const char *value);
 bool tree_write_incomplete(struct ep_node_info *n, const char *buf, size_t len);
 
 int tree_mkdir(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name);
+/* ln -s target parent/name. */
+int tree_symlink(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name, const char *target);
+/* rm of the node n, whose name is name. */
+int tree_unlink(struct ep_ctx *ctx, struct ep_node_info *n, const char *name);
 int tree_rmdir(struct ep_ctx *ctx, struct ep_node_info *n);
 
 /* The path of a record's directory ("instances/i1/snapshots/s1"). */

@@ -62,7 +62,7 @@ static const struct ep_attr volume_attrs[] = {
 	{ .name = "describe", .column = "describe", .type = AT_TEXT },
 	{ .name = "create_time", .column = "create_time", .type = AT_TIME, .flags = ATTR_RO },
 	{ .name = "status", .column = "status", .type = AT_ENUM, .flags = ATTR_RO, .choices = volume_states },
-	{ .name = "instance", .column = "instance_id", .type = AT_LINK, .link_base = "../../instances" },
+	{ .name = "instance", .column = "instance_id", .type = AT_LINK, .flags = ATTR_RO, .link_kind = "instances" },
 	{ .name = "error", .type = AT_ERROR },
 	{ .name = "info.json", .type = AT_INFO },
 	{ NULL },
