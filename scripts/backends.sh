@@ -77,13 +77,20 @@ listen_tls = 0
 listen_tcp = 0
 log_outputs = "3:file:$dir/libvirtd.log"
 CONF
-	libvirtd -d -f "$dir/libvirtd.conf" -p "$dir/libvirtd.pid" >"$dir/stderr.log" 2>&1
+	# libvirtd keeps driver state and pid files in /run/libvirt and /var/lib/libvirt:
+	# give each instance its own in a private mount namespace, so several (the
+	# demo, parallel tests, the system's) run side by side
+	mkdir -p /run/libvirt /var/lib/libvirt "$dir/lib"
+	unshare --mount --propagation private -- sh -c '
+		mount -t tmpfs tmpfs /run/libvirt &&
+		mount --bind "$1/lib" /var/lib/libvirt &&
+		exec libvirtd -d -f "$1/libvirtd.conf" -p "$1/libvirtd.pid"' sh "$dir" >"$dir/stderr.log" 2>&1
 	for i in $(seq 1 200); do
 		[ -S "$dir/libvirt-sock" ] && virsh -c "test+unix:///default?socket=$dir/libvirt-sock" version >/dev/null 2>&1 && return 0
 		sleep 0.05
 	done
 	echo "libvirtd did not start; its log:" >&2
-	tail -20 "$dir/libvirtd.log" "$dir/stderr.log" >&2
+	tail -n 20 "$dir/libvirtd.log" "$dir/stderr.log" >&2
 	return 1
 }
 
