@@ -42,7 +42,11 @@ backend_db_start() {
 			[ "$i" = 2 ] && { grep -v '^$' "$dir/install.log" | head -30 >&2; return 1; }
 		done
 	fi
+	# its own tmpdir: at start-up mariadbd deletes every #sql* file in it, which
+	# would pull the temporary tables from under other servers sharing /tmp
+	mkdir -p "$dir/tmp"
 	setsid mariadbd --no-defaults --user=root --datadir="$dir/data" --socket="$dir/mysqld.sock" \
+		--tmpdir="$dir/tmp" \
 		--skip-networking --pid-file="$dir/mysqld.pid" --log-error="$dir/error.log" \
 		--innodb-buffer-pool-size=64M --innodb-log-file-size=16M --skip-log-bin \
 		--default-time-zone=+00:00 --innodb-flush-log-at-trx-commit=2 \

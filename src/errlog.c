@@ -3,10 +3,12 @@
 #include "db.h"
 #include "error.h"
 #include "fs.h"
+#include "value.h"
 
 #include <syslog.h>
 
 #define ERRLOG_KEEP "100"
+#define ERRLOG_KEEP_N 100
 
 static void append_one(const char *kind, const char *key, const char *errname, const char *op,
                        const char *message)
@@ -21,6 +23,33 @@ static void append_one(const char *kind, const char *key, const char *errname, c
 	         NULL, DB_PARAMS(kind, key, kind, key));
 }
 
+/* Append line to the error text of (kind, key), keeping the last lines only. */
+static void append_text(const char *kind, const char *key, const char *line)
+{
+	g_autoptr(db_conn) c = NULL;
+	g_autoptr(db_result) r = NULL;
+	g_autoptr(GString) text = g_string_new(NULL);
+	g_auto(GStrv) lines = NULL;
+	guint n, first;
+
+	if (db_acquire(&c) < 0 || db_begin(c) < 0)
+		return;
+	if (db_run(c, "SELECT text FROM error_text WHERE kind = ? AND obj_key = ? FOR UPDATE", &r,
+	           DB_PARAMS(kind, key)) < 0)
+		return;
+	if (r->rows->len)
+		g_string_append_printf(text, "%s\n", db_get(r, 0, "text"));
+	g_string_append(text, line);
+	lines = g_strsplit(text->str, "\n", -1);
+	n = g_strv_length(lines);
+	first = n > ERRLOG_KEEP_N ? n - ERRLOG_KEEP_N : 0;
+	g_autofree char *kept = g_strjoinv("\n", lines + first);
+	if (db_run(c, "INSERT INTO error_text (kind, obj_key, text) VALUES (?, ?, ?) "
+	              "ON DUPLICATE KEY UPDATE text = VALUES(text)", NULL, DB_PARAMS(kind, key, kept)) < 0)
+		return;
+	db_commit(c);
+}
+
 void errlog_append(const struct ep_kind *k, const char *key, const char *op, int err,
                    const char *message)
 {
@@ -30,7 +59,9 @@ void errlog_append(const struct ep_kind *k, const char *key, const char *op, int
 	syslog(LOG_WARNING, "%s %s%s%s: %s", errname, op, k ? " " : "",
 	       k ? key : "", msg);
 	if (k) {
-		append_one(k->name, key, errname, op, msg);
+		g_autofree char *now = value_format_time(g_get_real_time());
+		g_autofree char *line = g_strdup_printf("%s %s %s: %s", now, errname, op, msg);
+		append_text(k->name, key, line);
 		kind_changed(k, key);
 	}
 	g_autofree char *where = k ? g_strdup_printf("%s %s/%s", op, k->name, key) : g_strdup(op);

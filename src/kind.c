@@ -71,12 +71,9 @@ static char *select_sql(const struct ep_kind *k, const char *where)
 {
 	g_autofree char *ke = key_expr(k);
 
-	return g_strdup_printf(
-		"SELECT t.*, (SELECT GROUP_CONCAT(CONCAT(DATE_FORMAT(e.at, '%%Y-%%m-%%dT%%H:%%i:%%sZ'), ' ',"
-		" e.errno_name, ' ', e.op, ': ', e.message) ORDER BY e.seq SEPARATOR '\\n')"
-		" FROM error_log e WHERE e.kind = '%s' AND e.obj_key = %s) AS _errors"
-		" FROM `%s` t %s ORDER BY t.id",
-		k->name, ke, k->table, where);
+	return g_strdup_printf("SELECT t.*, e.text AS _errors FROM `%s` t"
+	                       " LEFT JOIN error_text e ON e.kind = '%s' AND e.obj_key = %s %s ORDER BY t.id",
+	                       k->table, k->name, ke, where);
 }
 
 static struct ep_obj *obj_from_row(const struct ep_kind *k, const struct db_result *r, guint i)
@@ -455,6 +452,13 @@ static int commit_changes(struct ep_ctx *ctx, struct ep_obj *o, GArray *changes)
 		return 0;
 	if (!kind_may_write(ctx, o->kind, o))
 		return ep_errorf(EACCES, "not allowed to change %s/%s", o->kind->name, o->key);
+	/* a lone action needs no transaction */
+	if (changes->len == 1 && (g_array_index(changes, struct change, 0).attr->flags & ATTR_ACTION)) {
+		struct change *ch = &g_array_index(changes, struct change, 0);
+		r = ch->attr->apply(ctx, o, ch->canon);
+		kind_changed(o->kind, o->key);
+		return r;
+	}
 	if ((r = db_acquire(&c)) < 0)
 		return r;
 	if ((r = db_begin(c)) < 0)
@@ -485,11 +489,25 @@ static int commit_changes(struct ep_ctx *ctx, struct ep_obj *o, GArray *changes)
 	}
 	for (guint i = 0; i < changes->len; i++) {
 		struct change *ch = &g_array_index(changes, struct change, i);
-		if (ch->attr->apply && (r = ch->attr->apply(ctx, o, ch->canon)) < 0)
+		if (ch->attr->apply && !(ch->attr->flags & ATTR_ACTION) &&
+		    (r = ch->attr->apply(ctx, o, ch->canon)) < 0)
 			goto fail;
 	}
 	r = db_commit(c);
 	ctx->db = NULL;
+	kind_changed(o->kind, o->key);
+	if (r < 0)
+		return r;
+	/* actions run once the values they depend on are stored */
+	for (guint i = 0; i < changes->len; i++) {
+		struct change *ch = &g_array_index(changes, struct change, i);
+		if (ch->attr->flags & ATTR_ACTION) {
+			g_autoptr(ep_obj) fresh = NULL;
+			if ((r = kind_load(o->kind, o->key, &fresh)) < 0 ||
+			    (r = ch->attr->apply(ctx, fresh, ch->canon)) < 0)
+				break;
+		}
+	}
 	kind_changed(o->kind, o->key);
 	return r;
 fail:
@@ -673,7 +691,7 @@ int kind_remove(struct ep_ctx *ctx, struct ep_obj *o)
 		}
 	}
 	if (r >= 0)
-		r = db_run(c, "DELETE FROM error_log WHERE kind = ? AND obj_key = ?", NULL,
+		r = db_run(c, "DELETE FROM error_text WHERE kind = ? AND obj_key = ?", NULL,
 		           DB_PARAMS(o->kind->name, o->key));
 	if (r >= 0)
 		r = db_commit(c);

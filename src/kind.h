@@ -57,6 +57,8 @@ enum attr_flags {
 	ATTR_RO = 1 << 0,       /* mode 0444, writes are EACCES */
 	ATTR_LIVE = 1 << 1,     /* value from a backend, not the record: no page caching */
 	ATTR_NOINFO = 1 << 2,   /* not part of info.json */
+	ATTR_ACTION = 1 << 3,   /* apply() is an action (start, attach...): it runs after the
+	                         * record's transaction, with ctx->db NULL, and may take long */
 };
 
 struct ep_attr {

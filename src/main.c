@@ -121,7 +121,11 @@ int main(int argc, char *argv[])
 	fo.admin_gid = admin_gid(epfs_config);
 	clock_gettime(CLOCK_REALTIME, &tree_mount_time);
 	tree_admin_gid = fo.admin_gid;
-	cache_init(fo.attr_timeout);
+	sync_interval = settings_double(epfs_config, "epfs", "sync_interval", fo.attr_timeout / 2);
+	/* with change_log telling us of every change, records may be kept longer
+	 * than the kernel keeps attributes; without it, no longer */
+	cache_init(sync_interval > 0 ? MAX(fo.attr_timeout, settings_double(epfs_config, "epfs", "cache_ttl", 10))
+	                             : fo.attr_timeout);
 	fs_init(&fo);
 
 	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), NULL);
@@ -134,7 +138,6 @@ int main(int argc, char *argv[])
 	/* threads start after the fork of daemonizing */
 	fuse_daemonize(cl.foreground);
 	fs_start(se);
-	sync_interval = settings_double(epfs_config, "epfs", "sync_interval", fo.attr_timeout / 2);
 	if (sync_interval > 0 && sync_start(sync_interval) < 0)
 		syslog(LOG_WARNING, "change_log poller not started: %s", ep_error_message());
 	syslog(LOG_INFO, "mounted on %s", cl.mountpoint);

@@ -15,6 +15,7 @@ static const struct setting defaults[] = {
 	{ "epfs", "entry_timeout", "1.0" },
 	{ "epfs", "attr_timeout", "1.0" },
 	{ "epfs", "timeout", "10" },
+	{ "epfs", "cache_ttl", "10" },
 	{ "epfs", "admin_group", "root" },
 	{ "database", "socket", "/run/mysqld/mysqld.sock" },
 	{ "database", "user", "root" },

@@ -1,0 +1,45 @@
+/* compute.h: what the compute kinds (hosts, instances, nics, snapshots,
+ * volumes) share: hosts as the hypervisor service knows them, the instance
+ * lifecycle, and device attach/detach. */
+#pragma once
+
+#include "hv.h"
+#include "kind.h"
+
+extern const struct ep_kind kind_hosts;
+extern const struct ep_kind kind_instances;
+extern const struct ep_kind kind_nics;
+extern const struct ep_kind kind_snapshots;
+extern const struct ep_kind kind_volumes;
+extern const struct ep_kind kind_images;
+
+/* Make sure the hypervisor service knows host id under its current URI. */
+int host_prepare(const char *host);
+
+/* Pick the host with the most free memory that fits memory bytes (*host is newly allocated). */
+int host_place(uint64_t memory, char **host);
+
+/* True once the instance has a domain (provisioned, not draft/building/error). */
+bool instance_provisioned(struct ep_obj *inst);
+
+/* The name of an instance's root disk in the volume pool ("<id>.root"). */
+char *instance_root_disk(const char *id);
+
+/* Volume and NIC attach/detach (the instances' volumes/ and nics/ relations). */
+int instance_attach_volume(struct ep_ctx *ctx, struct ep_obj *inst, struct ep_obj *vol);
+int instance_detach_volume(struct ep_ctx *ctx, struct ep_obj *inst, struct ep_obj *vol);
+int instance_attach_nic(struct ep_ctx *ctx, struct ep_obj *inst, struct ep_obj *nic);
+int instance_detach_nic(struct ep_ctx *ctx, struct ep_obj *inst, struct ep_obj *nic);
+
+/* The domain XML for an instance as its record, its volumes and NICs say. */
+int instance_domain_xml(struct ep_obj *inst, char **xml);
+
+/* Provisioning (clone, place, define, start) as a journaled job; waits up to the timeout. */
+int instance_provision(struct ep_ctx *ctx, struct ep_obj *inst);
+/* Undo whatever provisioning left (domain, root disk, placement); for failures and recovery. */
+int instance_unprovision(const char *id, const char *status, const char *why);
+/* Journal recovery for instances. */
+int instance_recover(const char *op, const char *key, const char *step, const char *data);
+
+/* The hypervisor event handler: keeps files and pollers up to date. */
+void compute_event(const char *host, const char *domain, const char *event, void *data);
