@@ -16,7 +16,8 @@ extern const struct ep_kind kind_images;
 /* Make sure the hypervisor service knows host id under its current URI. */
 int host_prepare(const char *host);
 
-/* Pick the host with the most free memory that fits memory bytes (*host is newly allocated). */
+/* Pick the host with the most free memory that fits memory bytes (*host is newly
+ * allocated); free is the host's memory less that of the instances placed on it. */
 int host_place(uint64_t memory, char **host);
 
 /* True once the instance has a domain (provisioned, not draft/building/error). */

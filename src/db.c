@@ -22,6 +22,7 @@ static struct {
 	unsigned timeout;       /* seconds */
 	GAsyncQueue *idle;
 	guint size;
+	struct db_conn *lock_conn;  /* holds this mount's named lock */
 } pool;
 
 static void stmt_close(gpointer p)
@@ -535,8 +536,26 @@ int db_open(GKeyFile *config)
 	return 0;
 }
 
+int db_hold_lock(const char *name)
+{
+	g_autoptr(db_result) r = NULL;
+	int ret;
+
+	if (!pool.lock_conn)
+		pool.lock_conn = conn_new();
+	if ((ret = db_run(pool.lock_conn, "SELECT GET_LOCK(?, 0) AS got", &r, DB_PARAMS(name))) < 0)
+		return ret;
+	if (g_strcmp0(db_get(r, 0, "got"), "1"))
+		return ep_errorf(EBUSY, "database: lock %s is held elsewhere", name);
+	return 0;
+}
+
 void db_close(void)
 {
+	if (pool.lock_conn) {
+		conn_free(pool.lock_conn);
+		pool.lock_conn = NULL;
+	}
 	struct db_conn *c;
 
 	if (pool.idle) {

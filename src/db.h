@@ -54,6 +54,10 @@ void db_result_free(struct db_result *r);
 typedef struct db_result db_result;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(db_result, db_result_free)
 
+/* Take the named lock (GET_LOCK) on a connection of its own, held until
+ * db_close() or the process dies: other mounts see it with IS_FREE_LOCK(). */
+int db_hold_lock(const char *name);
+
 /* Ping the server and report "ok <latency>" or the failure into out. 0 or -errno. */
 int db_health(GString *out);
 

@@ -20,32 +20,52 @@ int host_prepare(const char *host)
 	return hv_host_set(host, uri);
 }
 
+/* Memory of the instances placed on each host, by host id. */
+static int allocated_memory(GHashTable *by_host)
+{
+	g_autoptr(db_result) r = NULL;
+	int ret = db_query("SELECT host_id, SUM(memory) AS mem FROM instance WHERE host_id IS NOT NULL "
+	                   "GROUP BY host_id", &r, DB_NOPARAMS);
+
+	if (ret < 0)
+		return ret;
+	for (guint i = 0; i < r->rows->len; i++)
+		g_hash_table_insert(by_host, g_strdup(db_get(r, i, "host_id")),
+		                    GSIZE_TO_POINTER(g_ascii_strtoull(db_get(r, i, "mem"), NULL, 10)));
+	return 0;
+}
+
 int host_place(uint64_t memory, char **host)
 {
 	g_autoptr(GPtrArray) hosts = g_ptr_array_new_with_free_func((GDestroyNotify)obj_unref);
+	g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	g_autoptr(GString) why = g_string_new(NULL);
 	uint64_t best_free = 0;
 	int r;
 
 	*host = NULL;
-	if ((r = kind_list(&kind_hosts, NULL, hosts)) < 0)
+	if ((r = kind_list(&kind_hosts, NULL, hosts)) < 0 || (r = allocated_memory(used)) < 0)
 		return r;
 	for (guint i = 0; i < hosts->len; i++) {
 		struct ep_obj *h = hosts->pdata[i];
 		struct hv_host_info info = { 0 };
+		uint64_t taken, free_mem;
 
 		if (host_prepare(h->id) < 0 || hv_host_info(h->id, &info) < 0) {
 			g_string_append_printf(why, "; %s: %s", h->id, ep_error_message());
 			continue;
 		}
-		if (info.free_memory >= memory && info.free_memory > best_free) {
-			best_free = info.free_memory;
+		/* free is what the host has and epfs has not promised to its instances yet */
+		taken = GPOINTER_TO_SIZE(g_hash_table_lookup(used, h->id));
+		free_mem = info.memory > taken ? info.memory - taken : 0;
+		hv_host_info_clear(&info);
+		if (free_mem >= memory && free_mem > best_free) {
+			best_free = free_mem;
 			g_free(*host);
 			*host = g_strdup(h->id);
-		} else if (info.free_memory < memory) {
-			g_string_append_printf(why, "; %s: %" G_GUINT64_FORMAT " bytes free", h->id, info.free_memory);
+		} else if (free_mem < memory) {
+			g_string_append_printf(why, "; %s: %" G_GUINT64_FORMAT " bytes free", h->id, free_mem);
 		}
-		hv_host_info_clear(&info);
 	}
 	if (!*host)
 		return ep_errorf(ENOSPC, "no host has %" G_GUINT64_FORMAT " bytes of memory free%s",

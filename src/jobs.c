@@ -22,6 +22,7 @@ struct job {
 static struct {
 	GThreadPool *pool;
 	unsigned timeout_s;
+	char *owner;            /* this mount, in the journal */
 } jobs;
 
 static void job_unref(struct job *j)
@@ -64,7 +65,10 @@ int jobs_init(GKeyFile *config)
 	jobs.pool = g_thread_pool_new(job_main, NULL, 8, FALSE, &err);
 	if (!jobs.pool)
 		return ep_errorf(EIO, "jobs: %s", err->message);
-	return 0;
+	/* while this mount lives its lock is taken; once it is free its journal rows are orphans */
+	jobs.owner = g_uuid_string_random();
+	g_autofree char *lock = g_strconcat("epfs-mount-", jobs.owner, NULL);
+	return db_hold_lock(lock);
 }
 
 void jobs_shutdown(void)
@@ -75,6 +79,7 @@ void jobs_shutdown(void)
 		g_thread_pool_free(jobs.pool, TRUE, TRUE);
 		jobs.pool = NULL;
 	}
+	g_clear_pointer(&jobs.owner, g_free);
 }
 
 static struct job *job_new(job_fn fn, void *data, GDestroyNotify free_fn)
@@ -123,8 +128,8 @@ int jobs_run_wait(job_fn fn, void *data, GDestroyNotify free_fn, int timeout_ms,
 int journal_begin(const char *op, const struct ep_kind *k, const char *key, const char *data, char **id)
 {
 	g_autoptr(db_result) r = NULL;
-	int ret = db_query("INSERT INTO journal (op, kind, obj_key, data) VALUES (?, ?, ?, ?)", &r,
-	                   DB_PARAMS(op, k->name, key, data ? data : "{}"));
+	int ret = db_query("INSERT INTO journal (owner, op, kind, obj_key, data) VALUES (?, ?, ?, ?, ?)", &r,
+	                   DB_PARAMS(jobs.owner, op, k->name, key, data ? data : "{}"));
 
 	if (ret < 0)
 		return ret;
@@ -145,8 +150,10 @@ int journal_end(const char *id)
 int journal_recover(void)
 {
 	g_autoptr(db_result) r = NULL;
-	int ret = db_query("SELECT id, op, kind, obj_key, step, data FROM journal ORDER BY id", &r,
-	                   DB_NOPARAMS);
+	/* only what mounts that are gone left behind */
+	int ret = db_query("SELECT id, op, kind, obj_key, step, data FROM journal "
+	                   "WHERE owner = '' OR IS_FREE_LOCK(CONCAT('epfs-mount-', owner)) ORDER BY id",
+	                   &r, DB_NOPARAMS);
 
 	if (ret < 0)
 		return ret;

@@ -1,11 +1,12 @@
 /* kinds.c: the table of every resource kind, in the order of the root directory. */
-#include "kind.h"
-
-extern const struct ep_kind kind_images;
-extern const struct ep_kind kind_volumes;
+#include "compute.h"
 
 const struct ep_kind *const ep_kinds[] = {
 	&kind_images,
 	&kind_volumes,
+	&kind_nics,
+	&kind_hosts,
+	&kind_instances,
+	&kind_snapshots,
 	NULL,
 };

@@ -1,5 +1,6 @@
 /* main.c: epfs — the experiment platform as a filesystem. */
 #include "cache.h"
+#include "compute.h"
 #include "db.h"
 #include "epfs.h"
 #include "error.h"
@@ -107,6 +108,11 @@ int main(int argc, char *argv[])
 		goto out_db;
 	}
 
+	if (hv_init(epfs_config) < 0) {
+		fprintf(stderr, "epfs: hypervisor: %s\n", ep_error_message());
+		goto out_storage;
+	}
+	hv_set_event_handler(compute_event, NULL);
 	if (jobs_init(epfs_config) < 0) {
 		fprintf(stderr, "epfs: %s\n", ep_error_message());
 		goto out_storage;
@@ -165,6 +171,7 @@ out_fs:
 	cache_shutdown();
 	jobs_shutdown();
 	events_shutdown();
+	hv_shutdown();
 out_storage:
 	storage_close(epfs_storage);
 out_db:

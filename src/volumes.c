@@ -75,6 +75,9 @@ static int volume_create(struct ep_ctx *ctx, const char *parent_key, const char 
 	int r;
 
 	(void)parent_key;
+	/* instances keep their root disks in the volume pool under these names */
+	if (g_str_has_suffix(id, ".root"))
+		return ep_errorf(EINVAL, "'%s': ids ending in .root are reserved for root disks", id);
 	r = storage_stat(epfs_storage, epfs_storage->volume_pool, id, &st);
 	if (r == -ENOENT)
 		return db_run(ctx->db, "INSERT INTO volume (id) VALUES (?)", NULL, DB_PARAMS(id));

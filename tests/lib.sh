@@ -110,7 +110,20 @@ database=$DB_NAME
 [storage]
 backend=dir
 path=$STORAGE
+
+[hypervisor]
+console_dir=$T/console
+shutdown_timeout=${EPFS_SHUTDOWN_TIMEOUT:-5}
+operation_timeout=60
 CONF
+}
+
+# libvirt_start [NAME]: a private libvirtd (test driver) in $T/NAME; prints its URI
+libvirt_start() {
+	local name=${1:-libvirt}
+	backend_libvirt_start "$T/$name" >&2 || return 1
+	_LIBVIRT_DIRS="${_LIBVIRT_DIRS:-} $T/$name"
+	echo "test+unix:///default?socket=$T/$name/libvirt-sock"
 }
 
 epfs_mount() {
@@ -146,7 +159,9 @@ epfs_umount() {
 }
 
 epfs_teardown() {
+	local d
 	epfs_umount
+	for d in ${_LIBVIRT_DIRS:-}; do backend_libvirt_stop "$d"; done
 	db_stop
 	[ -n "${KEEP_TMP:-}" ] || rm -rf "$T"
 }
@@ -154,7 +169,7 @@ epfs_teardown() {
 epfs_setup() {
 	trap epfs_teardown EXIT
 	db_start || { echo "Bail out! cannot start MariaDB"; exit 1; }
-	mkdir -p "$STORAGE"
+	mkdir -p "$STORAGE" "$T/console"
 	write_config
 	epfs_mount || { echo "Bail out! cannot mount epfs"; exit 1; }
 }

@@ -1,0 +1,248 @@
+/* instance_provision.c: making a draft into a running domain — clone the
+ * image to a root disk, place, define, start — as a journaled job, and
+ * undoing it after a failure or a crash. */
+#include "compute.h"
+#include "db.h"
+#include "epfs.h"
+#include "errlog.h"
+#include "error.h"
+#include "events.h"
+#include "jobs.h"
+#include "storage.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* The protected snapshot of an image that root disks are cloned from. */
+#define BASE_SNAP "epfs-base"
+
+static int set_progress(const char *id, int percent)
+{
+	g_autofree char *p = g_strdup_printf("%d", percent);
+	int r = db_query("UPDATE instance SET progress = ? WHERE id = ?", NULL, DB_PARAMS(p, id));
+
+	kind_changed(&kind_instances, id);
+	events_post(&kind_instances, id, "progress %d", percent);
+	return r;
+}
+
+/* The image's base snapshot, made and protected on first use. */
+static int ensure_base(const char *image)
+{
+	const char *pool = epfs_storage->image_pool;
+	int r = storage_snap_create(epfs_storage, pool, image, BASE_SNAP);
+
+	if (r < 0 && r != -EEXIST)
+		return r;
+	r = storage_snap_protect(epfs_storage, pool, image, BASE_SNAP);
+	/* protecting twice is refused, and harmless */
+	return r == -EBUSY ? 0 : r;
+}
+
+/* Add the disk pool/name as target to disks (the source XML is kept in strings). */
+static int add_disk(GArray *disks, GPtrArray *strings, const char *name, const char *target,
+                    const char *serial)
+{
+	GString *src = g_string_new(NULL);
+	struct hv_disk d = { 0 };
+	int r = storage_disk_source(epfs_storage, epfs_storage->volume_pool, name, src, &d.type);
+
+	if (r < 0) {
+		g_string_free(src, TRUE);
+		return r;
+	}
+	d.source_xml = g_string_free(src, FALSE);
+	g_ptr_array_add(strings, (char *)d.source_xml);
+	d.format = "raw";
+	d.target = target;
+	d.serial = serial;
+	g_array_append_val(disks, d);
+	return 0;
+}
+
+int instance_domain_xml(struct ep_obj *inst, char **xml)
+{
+	g_autoptr(GPtrArray) vols = g_ptr_array_new_with_free_func((GDestroyNotify)obj_unref);
+	g_autoptr(GPtrArray) nics = g_ptr_array_new_with_free_func((GDestroyNotify)obj_unref);
+	g_autoptr(GPtrArray) strings = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GArray) disks = g_array_new(FALSE, TRUE, sizeof(struct hv_disk));
+	g_autoptr(GArray) ifaces = g_array_new(FALSE, TRUE, sizeof(struct hv_nic));
+	g_autoptr(ep_obj) image = NULL;
+	g_autofree char *root = instance_root_disk(inst->id);
+	g_autofree char *console_dir = g_key_file_get_string(epfs_config, "hypervisor", "console_dir", NULL);
+	struct hv_domain_spec spec = { 0 };
+	int r;
+
+	if ((r = kind_load(&kind_images, obj_get(inst, "image_id"), &image)) < 0)
+		return r;
+	/* the root disk, then the volumes and NICs related to the instance */
+	if ((r = add_disk(disks, strings, root, "vda", "root")) < 0 ||
+	    (r = relation_list(&kind_instances.relations[0], inst, vols)) < 0)
+		return r;
+	for (guint i = 0; i < vols->len; i++) {
+		struct ep_obj *v = vols->pdata[i];
+		if ((r = add_disk(disks, strings, v->id, obj_get(v, "device"), v->id)) < 0)
+			return r;
+	}
+	if ((r = relation_list(&kind_instances.relations[1], inst, nics)) < 0)
+		return r;
+	for (guint i = 0; i < nics->len; i++) {
+		struct hv_nic n = { 0 };
+		const char *net = obj_get(nics->pdata[i], "network");
+
+		n.mac = obj_get(nics->pdata[i], "mac");
+		n.bridge = g_str_has_prefix(net, "bridge:");
+		n.network = n.bridge ? net + strlen("bridge:") : net;
+		g_array_append_val(ifaces, n);
+	}
+	spec.name = inst->id;
+	spec.vcpus = g_ascii_strtoull(obj_get(inst, "cpu"), NULL, 10);
+	spec.memory = g_ascii_strtoull(obj_get(inst, "memory"), NULL, 10);
+	if (*obj_get(image, "kernel")) {
+		spec.kernel = obj_get(image, "kernel");
+		spec.initrd = *obj_get(image, "initrd") ? obj_get(image, "initrd") : NULL;
+		spec.cmdline = *obj_get(image, "cmdline") ? obj_get(image, "cmdline") : NULL;
+	}
+	g_autofree char *console = g_strdup_printf("%s/%s.log", console_dir ? console_dir : "/var/lib/epfs/console",
+	                                           inst->id);
+	spec.console_log = console;
+	spec.disks = (const struct hv_disk *)disks->data;
+	spec.ndisks = disks->len;
+	spec.nics = (const struct hv_nic *)ifaces->data;
+	spec.nnics = ifaces->len;
+	return hv_domain_xml(obj_get(inst, "host_id"), &spec, xml);
+}
+
+int instance_unprovision(const char *id, const char *status, const char *why)
+{
+	g_autoptr(db_result) res = NULL;
+	g_autofree char *root = instance_root_disk(id);
+	const char *host;
+	int r;
+
+	if ((r = db_query("SELECT host_id FROM instance WHERE id = ?", &res, DB_PARAMS(id))) < 0)
+		return r;
+	host = res->rows->len ? db_get(res, 0, "host_id") : NULL;
+	if (host && *host) {
+		if ((r = host_prepare(host)) < 0)
+			return r;
+		if ((r = hv_undefine(host, id)) < 0 && r != -ENOENT)
+			return r;
+	}
+	if ((r = storage_remove(epfs_storage, epfs_storage->volume_pool, root)) < 0 && r != -ENOENT)
+		return r;
+	if ((r = db_query("UPDATE instance SET status = ?, host_id = NULL, progress = 0 WHERE id = ?", NULL,
+	                  DB_PARAMS(status, id))) < 0)
+		return r;
+	if (why)
+		errlog_append(&kind_instances, id, "provision", EIO, why);
+	events_post(&kind_instances, id, "state %s", status);
+	kind_changed(&kind_instances, id);
+	return 0;
+}
+
+/* The steps after the record says `building`; the journal row exists. */
+static int provision_steps(const char *id, const char *jid)
+{
+	g_autoptr(ep_obj) inst = NULL;
+	g_autofree char *root = instance_root_disk(id);
+	g_autofree char *host = NULL, *xml = NULL;
+	const char *image;
+	int r;
+
+	if ((r = kind_load(&kind_instances, id, &inst)) < 0)
+		return r;
+	image = obj_get(inst, "image_id");
+	set_progress(id, 10);
+	if ((r = ensure_base(image)) < 0)
+		return r;
+	journal_step(jid, "clone");
+	if ((r = storage_clone(epfs_storage, epfs_storage->image_pool, image, BASE_SNAP,
+	                       epfs_storage->volume_pool, root)) < 0)
+		return r;
+	set_progress(id, 40);
+	journal_step(jid, "place");
+	if ((r = host_place(g_ascii_strtoull(obj_get(inst, "memory"), NULL, 10), &host)) < 0)
+		return r;
+	if ((r = db_query("UPDATE instance SET host_id = ? WHERE id = ?", NULL, DB_PARAMS(host, id))) < 0)
+		return r;
+	kind_changed(&kind_instances, id);
+	g_clear_pointer(&inst, obj_unref);
+	if ((r = kind_load(&kind_instances, id, &inst)) < 0)
+		return r;
+	set_progress(id, 60);
+	journal_step(jid, "define");
+	if ((r = host_prepare(host)) < 0 || (r = instance_domain_xml(inst, &xml)) < 0 ||
+	    (r = hv_define(host, xml)) < 0)
+		return r;
+	set_progress(id, 80);
+	journal_step(jid, "start");
+	if ((r = hv_start(host, id)) < 0)
+		return r;
+	if ((r = db_query("UPDATE instance SET status = 'created', progress = 100 WHERE id = ?", NULL,
+	                  DB_PARAMS(id))) < 0)
+		return r;
+	return 0;
+}
+
+static int provision_job(void *data)
+{
+	const char *id = data;
+	g_autofree char *jid = NULL;
+	int r;
+
+	if ((r = journal_begin("provision", &kind_instances, id, NULL, &jid)) < 0) {
+		db_query("UPDATE instance SET status = 'error' WHERE id = ?", NULL, DB_PARAMS(id));
+		kind_changed(&kind_instances, id);
+		return r;
+	}
+	r = provision_steps(id, jid);
+	if (r < 0) {
+		g_autofree char *msg = g_strdup(ep_error_message());
+		instance_unprovision(id, "error", NULL);
+		errlog_append(&kind_instances, id, "provision", -r, msg);
+		ep_errorf(-r, "%s", msg);
+	} else {
+		events_post(&kind_instances, id, "state running");
+		kind_changed(&kind_instances, id);
+	}
+	journal_end(jid);
+	return r;
+}
+
+int instance_provision(struct ep_ctx *ctx, struct ep_obj *inst)
+{
+	g_autoptr(db_result) res = NULL;
+	g_autoptr(ep_obj) image = NULL;
+	const char *img = obj_get(inst, "image_id");
+	int r, timeout;
+
+	(void)ctx;
+	if (!img || !*img)
+		return ep_errorf(EINVAL, "state: %s has no image: ln -s ../../images/<id> instances/%s/image",
+		                 inst->id, inst->id);
+	if ((r = kind_load(&kind_images, img, &image)) < 0)
+		return r;
+	if (strcmp(obj_get(image, "status"), "available"))
+		return ep_errorf(EINVAL, "state: image %s is %s, not available", img, obj_get(image, "status"));
+	/* one provisioning at a time: the record moves from draft (or error) to building once */
+	if ((r = db_query("UPDATE instance SET status = 'building', progress = 0 WHERE id = ? "
+	                  "AND status IN ('draft', 'error')", &res, DB_PARAMS(inst->id))) < 0)
+		return r;
+	if (res->affected != 1)
+		return ep_errorf(EBUSY, "state: %s is already being provisioned", inst->id);
+	kind_changed(&kind_instances, inst->id);
+	events_post(&kind_instances, inst->id, "state building");
+	timeout = g_key_file_get_integer(epfs_config, "hypervisor", "operation_timeout", NULL);
+	return jobs_run_wait(provision_job, g_strdup(inst->id), g_free, (timeout > 0 ? timeout : 60) * 1000,
+	                     "provisioning");
+}
+
+void compute_event(const char *host, const char *domain, const char *event, void *data)
+{
+	(void)data;
+	(void)host;
+	/* the event may concern a domain epfs does not know: then nobody listens */
+	events_post(&kind_instances, domain, "%s", event);
+	kind_changed(&kind_instances, domain);
+}

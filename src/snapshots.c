@@ -1,0 +1,109 @@
+/* snapshots.c: instances/<i>/snapshots/<s>/ — domain snapshots.  A snapshot
+ * goes stale when the flavour of its image changes (seed 000, question 6). */
+#include "compute.h"
+#include "db.h"
+#include "error.h"
+#include "events.h"
+
+#include <errno.h>
+#include <string.h>
+
+static const char *const snap_states[] = { "available", "stale", "revert", NULL };
+static const char *const snap_status[] = { "available", "stale", NULL };
+
+static int render_status(struct ep_obj *o, GString *out)
+{
+	g_string_append(out, !strcmp(obj_get(o, "stale"), "1") ? "stale" : "available");
+	return 0;
+}
+
+/* echo revert > state: go back to the snapshot. */
+static int state_apply(struct ep_ctx *ctx, struct ep_obj *o, const char *word)
+{
+	g_autoptr(ep_obj) inst = NULL;
+	const char *host;
+	int r;
+
+	(void)ctx;
+	if (strcmp(word, "revert"))
+		return ep_errorf(EINVAL, "state: write revert to go back to this snapshot");
+	if (!strcmp(obj_get(o, "stale"), "1"))
+		return ep_errorf(EINVAL, "state: snapshot %s is stale: the flavour of image %s changed since",
+		                 o->id, obj_get(o, "image_id") ? obj_get(o, "image_id") : "?");
+	if ((r = kind_load(&kind_instances, o->parent_key, &inst)) < 0)
+		return r;
+	host = obj_get(inst, "host_id");
+	if ((r = host_prepare(host)) < 0 || (r = hv_snapshot_revert(host, inst->id, o->id)) < 0)
+		return r;
+	events_post(&kind_instances, inst->id, "reverted to snapshot %s", o->id);
+	kind_changed(&kind_instances, inst->id);
+	return 0;
+}
+
+static const struct ep_attr snapshot_attrs[] = {
+	{ .name = "state", .type = AT_ENUM, .flags = ATTR_ACTION, .choices = snap_states, .render = render_status,
+	  .apply = state_apply },
+	{ .name = "status", .type = AT_ENUM, .flags = ATTR_RO, .choices = snap_status, .render = render_status },
+	{ .name = "image", .column = "image_id", .type = AT_LINK, .flags = ATTR_RO, .link_kind = "images" },
+	{ .name = "create_time", .column = "create_time", .type = AT_TIME, .flags = ATTR_RO },
+	{ .name = "error", .type = AT_ERROR },
+	{ .name = "info.json", .type = AT_INFO },
+	{ NULL },
+};
+
+static int snapshot_create(struct ep_ctx *ctx, const char *parent_key, const char *id)
+{
+	g_autoptr(ep_obj) inst = NULL;
+	const char *host;
+	int r;
+
+	if ((r = kind_load(&kind_instances, parent_key, &inst)) < 0)
+		return r;
+	if (!instance_provisioned(inst))
+		return ep_errorf(EINVAL, "instance %s is %s: only a provisioned instance has snapshots", inst->id,
+		                 obj_get(inst, "status"));
+	if ((r = db_run(ctx->db, "INSERT INTO snapshot (instance_id, id, image_id, status) VALUES (?, ?, ?, 'available')",
+	                NULL, DB_PARAMS(inst->id, id, obj_get(inst, "image_id")))) < 0)
+		return r;
+	host = obj_get(inst, "host_id");
+	if ((r = host_prepare(host)) < 0 || (r = hv_snapshot_create(host, inst->id, id)) < 0)
+		return r;
+	events_post(&kind_instances, inst->id, "snapshot %s taken", id);
+	return 0;
+}
+
+static int snapshot_remove(struct ep_ctx *ctx, struct ep_obj *o)
+{
+	g_autoptr(ep_obj) inst = NULL;
+	g_autoptr(db_result) users = NULL;
+	const char *host;
+	int r;
+
+	if ((r = db_run(ctx->db, "SELECT id FROM template WHERE snapshot_instance_id = ? AND snapshot_id = ? LIMIT 1",
+	                &users, DB_PARAMS(o->parent_key, o->id))) < 0)
+		return r;
+	if (users->rows->len)
+		return ep_errorf(EBUSY, "snapshot %s is the base of templates/%s", o->id, db_get(users, 0, "id"));
+	if ((r = db_run(ctx->db, "DELETE FROM snapshot WHERE instance_id = ? AND id = ?", NULL,
+	                DB_PARAMS(o->parent_key, o->id))) < 0)
+		return r;
+	if ((r = kind_load(&kind_instances, o->parent_key, &inst)) < 0)
+		return r;
+	host = obj_get(inst, "host_id");
+	if (!instance_provisioned(inst))
+		return 0;
+	if ((r = host_prepare(host)) < 0)
+		return r;
+	r = hv_snapshot_delete(host, inst->id, o->id);
+	return r == -ENOENT ? 0 : r;
+}
+
+const struct ep_kind kind_snapshots = {
+	.name = "snapshots",
+	.table = "snapshot",
+	.parent = &kind_instances,
+	.parent_column = "instance_id",
+	.attrs = snapshot_attrs,
+	.create = snapshot_create,
+	.remove = snapshot_remove,
+};
