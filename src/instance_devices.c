@@ -99,7 +99,7 @@ int instance_detach_volume(struct ep_ctx *ctx, struct ep_obj *inst, struct ep_ob
 		if ((r = set_volume(vol->id, "detaching", inst->id, dev)) < 0)
 			return r;
 		if (!(xml = volume_disk_xml(vol->id, dev ? dev : "vdb", &r)) || (r = host_prepare(host)) < 0 ||
-		    (r = hv_detach(host, inst->id, xml)) < 0) {
+		    ((r = hv_detach(host, inst->id, xml)) < 0 && r != -ENOENT)) {
 			g_autofree char *msg = g_strdup(ep_error_message());
 			set_volume(vol->id, "in-use", inst->id, dev);
 			return ep_errorf(-r, "detach %s: %s", vol->id, msg);
@@ -166,7 +166,8 @@ int instance_detach_nic(struct ep_ctx *ctx, struct ep_obj *inst, struct ep_obj *
 	if (instance_provisioned(inst)) {
 		if ((r = set_nic(nic->id, "detaching", inst->id)) < 0)
 			return r;
-		if ((r = host_prepare(host)) < 0 || (r = hv_detach(host, inst->id, xml)) < 0) {
+		/* a device the domain no longer has is detached already */
+		if ((r = host_prepare(host)) < 0 || ((r = hv_detach(host, inst->id, xml)) < 0 && r != -ENOENT)) {
 			g_autofree char *msg = g_strdup(ep_error_message());
 			set_nic(nic->id, "in-use", inst->id);
 			return ep_errorf(-r, "detach %s: %s", nic->id, msg);
