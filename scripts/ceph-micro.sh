@@ -10,10 +10,13 @@
 # The cluster has the pools `images` and `volumes`, rbd-initialised, no mgr,
 # and cephx off (CEPH_MICRO_AUTH=cephx turns it on: DIR/keyring then holds
 # client.admin, and DIR/client.epfs.keyring a client.epfs with `profile rbd`).
-# memstore is fast and keeps its data in RAM (gone when the OSD restarts);
-# bluestore keeps it in a sparse file, DIR/osd.0/block, across restarts.
-# Starting a running cluster is a no-op; starting a stopped one restarts its
-# daemons on the same port with the same data.  See /work/shared/notes/ceph-micro.md.
+# memstore is fast and keeps its data in RAM, written to DIR/osd.0 on a clean
+# stop (osd fast shutdown is off) and lost if the OSD is killed; bluestore
+# keeps it in a sparse file, DIR/osd.0/block.  Starting a running cluster is a
+# no-op; starting a stopped one restarts its daemons on the same port with the
+# same data, so clients configured with DIR/ceph.conf reconnect by themselves.
+# Needs ceph-mon, ceph-osd and ceph-common; no ceph-mgr (commands that need
+# one would hang, so every CLI call here runs under timeout).
 
 # Every CLI call goes through timeout: without a mgr some commands hang forever.
 _ceph_micro_cli_timeout=${CEPH_MICRO_TIMEOUT:-60}
@@ -120,6 +123,7 @@ mon warn on pool no redundancy = false
 mon mgr mkfs grace = 31536000
 mon data avail crit = 0
 mon data avail warn = 0
+osd fast shutdown = false
 osd fast shutdown notify mon = false
 osd memory target = 1073741824
 osd max object name len = 256
@@ -169,12 +173,13 @@ _ceph_micro_start_osd() {
 	_ceph_micro_wait_usable "$dir"
 }
 
-# _ceph_micro_wait_usable DIR: client I/O to both pools works (PGs active)
+# _ceph_micro_wait_usable DIR: client I/O to both pools works: listing visits
+# every placement group, so it returns once all of them are active
 _ceph_micro_wait_usable() {
 	local dir=$1 pool
 	for pool in images volumes; do
-		timeout "$_ceph_micro_cli_timeout" rados -c "$dir/ceph.conf" -p "$pool" \
-			stat rbd_directory >/dev/null 2>&1 || return 1
+		timeout "$_ceph_micro_cli_timeout" rados -c "$dir/ceph.conf" -p "$pool" ls \
+			>/dev/null 2>&1 || return 1
 	done
 }
 

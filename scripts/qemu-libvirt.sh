@@ -184,6 +184,7 @@ qemu_libvirt_start() {
 	done
 	echo "libvirtd (QEMU) did not start; its log:" >&2
 	tail -20 "$dir/libvirtd.log" "$dir/stderr.log" >&2 2>/dev/null
+	qemu_libvirt_stop "$dir"
 	return 1
 }
 

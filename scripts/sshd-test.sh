@@ -30,8 +30,12 @@ sshd_test_install() {
 		echo "sshd-test: $SSHD_TEST_SSHD or ssh-keygen is missing" >&2
 		return 1
 	fi
+	# the package lists may be missing on a fresh machine: update once, then retry
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		openssh-server openssh-client > /dev/null ||
+		openssh-server openssh-client > /dev/null 2>&1 ||
+	{ apt-get update -qq > /dev/null 2>&1 &&
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		openssh-server openssh-client > /dev/null; } ||
 		{ echo "sshd-test: cannot install openssh-server" >&2; return 1; }
 }
 
@@ -73,7 +77,8 @@ _sshd_test_run() {
 	[ -d /run/sshd ] || mkdir -p /run/sshd 2> /dev/null
 	rm -f "$dir/sshd.pid"
 	# -D: no daemon, so it stays our child; setsid: off the test's terminal and process group
-	setsid "$SSHD_TEST_SSHD" -D -f "$dir/sshd_config" -E "$dir/sshd.log" < /dev/null > /dev/null 2>&1 &
+	# (a subshell, so the server is not a job of the caller's shell)
+	(setsid "$SSHD_TEST_SSHD" -D -f "$dir/sshd_config" -E "$dir/sshd.log" < /dev/null > /dev/null 2>&1 &)
 	for i in $(seq 100); do
 		_sshd_test_answers "$SSHD_TEST_PORT" && return 0
 		sleep 0.1

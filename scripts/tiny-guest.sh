@@ -25,8 +25,9 @@
 #
 # SERIAL is the disk's <serial> (virtio-blk keeps 20 characters), when set.
 #
-# A second call with both outputs present returns at once; concurrent calls
-# on one CACHE_DIR are serialised with flock.  Needs root (apt-get download
+# A second call with both outputs present returns at once (a cache made by
+# another version of this file is rebuilt); concurrent calls on one CACHE_DIR
+# are serialised with flock.  Needs root (apt-get download
 # into a writable directory), dpkg-deb, depmod/modinfo (kmod), cpio, gzip.
 
 TINY_GUEST_CACHE=${TINY_GUEST_CACHE:-/var/cache/epfs-tiny-guest}
@@ -36,6 +37,17 @@ TINY_GUEST_CACHE=${TINY_GUEST_CACHE:-/var/cache/epfs-tiny-guest}
 # mitigations=off: a throw-away guest, and TCG boots it ~30% faster.
 TINY_GUEST_CMDLINE="console=ttyS0 no_timer_check panic=-1 quiet mitigations=off"
 TINY_GUEST_MODULES="virtio_pci virtio_blk virtio_net button evdev"
+# a cache built by another version of this script is rebuilt
+_TG_STAMP=$(cksum < "${BASH_SOURCE[0]}" | cut -d' ' -f1)
+
+# _tg_stamp: what a cache must have been built with
+_tg_stamp() { echo "$_TG_STAMP"; }
+
+# _tg_cached CACHE_DIR: the outputs are there and up to date
+_tg_cached() {
+	[ -s "$1/vmlinuz" ] && [ -s "$1/initrd.img" ] &&
+		[ "$(cat "$1/stamp" 2>/dev/null)" = "$(_tg_stamp)" ]
+}
 
 # _tg_kernel_package: the versioned cloud kernel package of this release
 _tg_kernel_package() {
@@ -64,8 +76,9 @@ _tg_modules() {
 	done
 }
 
+# _tg_write_init ROOT: ROOT/init and its helper
 _tg_write_init() {
-	cat > "$1" <<'INIT'
+	cat > "$1/init" <<'INIT'
 #!/bin/sh
 # /init of the epfs tiny guest: see docs/real-guests.md for the protocol.
 export PATH=/bin:/sbin
@@ -133,98 +146,131 @@ changes() {
 		echo "EPFS-GUEST $kind- $n${v:+ $v}"
 	done
 }
-# fixed-feature power button presses so far (a fallback for the readers above)
+# fixed-feature power button presses since boot (counted once the button
+# module is in): a fallback for the readers above
 pwr() {
 	PWR=0
 	read -r PWR _ 2>/dev/null < /sys/firmware/acpi/interrupts/ff_pwr_btn
 }
 
+# Hot-plug: the kernel's uevents (busybox uevent runs /bin/epfs-uevent for
+# each) wake the loop through a FIFO; after an event it rescans every 0.2 s
+# for 2 s (a removal is announced before sysfs lets go of the device), and
+# otherwise every 2 s, so an idle guest costs little CPU.
+mkdir -p /run
+mkfifo /run/uevents
+exec 3<>/run/uevents
+uevent /bin/epfs-uevent &
+
 D=$(disks)
 N=$(nics)
-pwr
-P=$PWR
 echo "$D" | while read -r n v; do [ -n "$n" ] && echo "EPFS-GUEST DISK $n $v"; done
 echo "$N" | while read -r n v; do [ -n "$n" ] && echo "EPFS-GUEST NIC $n $v"; done
 echo "EPFS-GUEST READY"
+fast=0
 while :; do
-	sleep 0.2
+	if [ $fast -gt 0 ]; then
+		fast=$((fast - 1))
+		t=0.2
+	else
+		t=2
+	fi
+	read -t $t -r ev <&3 && fast=10
 	D2=$(disks)
 	N2=$(nics)
 	[ "$D2" = "$D" ] || { changes DISK "$D" "$D2"; D=$D2; }
 	[ "$N2" = "$N" ] || { changes NIC "$N" "$N2"; N=$N2; }
 	pwr
-	if [ "$PWR" != "$P" ]; then
-		sleep 0.5
+	if [ "$PWR" != 0 ]; then
+		# pressed before the readers above were ready
 		echo "EPFS-GUEST POWEROFF"
 		sync
 		poweroff -f
 	fi
 done
 INIT
-	chmod 755 "$1"
+	chmod 755 "$1/init"
+	cat > "$1/bin/epfs-uevent" <<'UEVENT'
+#!/bin/sh
+# run by busybox uevent for each kernel uevent: wake /init's loop
+case $SUBSYSTEM in
+block|net) echo "$ACTION $SUBSYSTEM $DEVPATH" > /run/uevents ;;
+esac
+UEVENT
+	chmod 755 "$1/bin/epfs-uevent"
 }
 
 # tiny_guest_build CACHE_DIR: make CACHE_DIR/vmlinuz and CACHE_DIR/initrd.img
 tiny_guest_build() {
 	local cache=${1:-$TINY_GUEST_CACHE} rc
-	[ -s "$cache/vmlinuz" ] && [ -s "$cache/initrd.img" ] && return 0
+	_tg_cached "$cache" && return 0
 	mkdir -p "$cache" || return 1
 	cache=$(cd "$cache" && pwd) || return 1
 	(
 		flock 9 || exit 1
 		# another build may have finished while this one waited
-		[ -s "$cache/vmlinuz" ] && [ -s "$cache/initrd.img" ] && exit 0
+		_tg_cached "$cache" && exit 0
 		_tg_build_locked "$cache"
 	) 9>"$cache/.lock"
 	rc=$?
 	return $rc
 }
 
+# _tg_fail MESSAGE: say it on stderr and fail (in the build's subshell)
+_tg_fail() { echo "tiny-guest: $*" >&2; exit 1; }
+
 _tg_build_locked() {
-	local cache=$1 work pkg kver root m mods rc=1
+	local cache=$1 work rc
 	work=$(mktemp -d "$cache/.build.XXXXXX") || return 1
+	# every step checks its status: set -e would be ignored here when the
+	# caller tests tiny_guest_build's status (tiny_guest_build || ...)
 	(
-		set -e
-		cd "$work"
+		local pkg kver root m mods
+		cd "$work" || exit 1
 		pkg=$(_tg_kernel_package)
 		if [ -z "$pkg" ]; then
-			apt-get update -qq >apt-update.log 2>&1 || { cat apt-update.log >&2; exit 1; }
+			apt-get update -qq >apt-update.log 2>&1 || { cat apt-update.log >&2; _tg_fail "apt-get update failed"; }
 			pkg=$(_tg_kernel_package)
 		fi
-		[ -n "$pkg" ] || { echo "tiny-guest: no linux-image-cloud-amd64 in apt's lists" >&2; exit 1; }
+		[ -n "$pkg" ] || _tg_fail "no linux-image-cloud-amd64 in apt's lists"
 		if ! apt-get download -q -o APT::Sandbox::User=root "$pkg" busybox-static >download.log 2>&1; then
 			# the lists may be older than the archive: refresh once
-			apt-get update -qq >apt-update.log 2>&1 || true
+			rm -f ./*.deb
+			apt-get update -qq >apt-update.log 2>&1
 			pkg=$(_tg_kernel_package)
 			apt-get download -q -o APT::Sandbox::User=root "$pkg" busybox-static >download.log 2>&1 ||
-				{ cat download.log >&2; exit 1; }
+				{ cat download.log >&2; _tg_fail "apt-get download $pkg busybox-static failed"; }
 		fi
-		dpkg-deb -x "$pkg"_*.deb k
-		dpkg-deb -x busybox-static_*.deb bb
+		dpkg-deb -x "$pkg"_*.deb k || _tg_fail "cannot unpack $pkg"
+		dpkg-deb -x busybox-static_*.deb bb || _tg_fail "cannot unpack busybox-static"
 		kver=${pkg#linux-image-}
-		[ -d "k/lib/modules/$kver" ] || { echo "tiny-guest: no modules for $kver" >&2; exit 1; }
-		depmod -b k "$kver"
+		[ -d "k/lib/modules/$kver" ] || _tg_fail "no modules for $kver in $pkg"
+		[ -s "k/boot/vmlinuz-$kver" ] || _tg_fail "no vmlinuz-$kver in $pkg"
+		depmod -b k "$kver" || _tg_fail "depmod failed"
 
 		root=$work/root
-		mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,lib/modules,etc}
-		cp bb/bin/busybox "$root/bin/busybox"
+		mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,run,lib/modules,etc} || exit 1
+		cp bb/bin/busybox "$root/bin/busybox" || exit 1
 		for m in $("$root/bin/busybox" --list); do
-			[ "$m" = busybox ] || ln -sf busybox "$root/bin/$m"
+			[ "$m" = busybox ] || ln -sf busybox "$root/bin/$m" || exit 1
 		done
-		mods=$(_tg_modules "$work/k" "$kver" $TINY_GUEST_MODULES)
+		mods=$(_tg_modules "$work/k" "$kver" $TINY_GUEST_MODULES) || _tg_fail "module dependencies"
 		: > "$root/lib/modules/load-order"
 		for m in $mods; do
-			case $m in *.ko) ;; *) echo "tiny-guest: $m is compressed" >&2; exit 1 ;; esac
-			cp "$m" "$root/lib/modules/"
+			case $m in *.ko) ;; *) _tg_fail "$m is compressed (busybox insmod wants .ko)" ;; esac
+			cp "$m" "$root/lib/modules/" || exit 1
 			echo "${m##*/}" >> "$root/lib/modules/load-order"
 		done
-		_tg_write_init "$root/init"
-		(cd "$root" && find . | sort | cpio -o -H newc -R 0:0 --quiet | gzip -9) > initrd.img
-		cp "k/boot/vmlinuz-$kver" vmlinuz
+		_tg_write_init "$root" || exit 1
+		(cd "$root" && find . | sort | cpio -o -H newc -R 0:0 --quiet) > initrd.cpio || _tg_fail "cpio failed"
+		gzip -9 < initrd.cpio > initrd.img || exit 1
+		cp "k/boot/vmlinuz-$kver" vmlinuz || exit 1
 		echo "$kver" > kernel-version
-		mv initrd.img "$cache/initrd.img"
-		mv kernel-version "$cache/kernel-version"
-		mv vmlinuz "$cache/vmlinuz"
+		rm -f "$cache/stamp"
+		mv initrd.img "$cache/initrd.img" &&
+			mv kernel-version "$cache/kernel-version" &&
+			mv vmlinuz "$cache/vmlinuz" &&
+			_tg_stamp > "$cache/stamp"
 	)
 	rc=$?
 	rm -rf "$work"

@@ -58,6 +58,9 @@ const char *ep_errno_name(int err)
 	case ETIMEDOUT: return "ETIMEDOUT";
 	case ECONNREFUSED: return "ECONNREFUSED";
 	case ENOTCONN: return "ENOTCONN";
+	case ELOOP: return "ELOOP";
+	case ECANCELED: return "ECANCELED";
+	case ENODEV: return "ENODEV";
 	}
 	snprintf(unknown, sizeof(unknown), "E%d", err);
 	return unknown;

@@ -281,14 +281,15 @@ int filestore_chmod(struct filestore *fs, const char *path, mode_t mode)
 
 int filestore_chown(struct filestore *fs, const char *path, uid_t uid, gid_t gid)
 {
-	int r = check(fs, HAS_OP(fs, chown), "chown", path, true);
+	int r = check(fs, true, "chown", path, true);
 
 	if (r < 0)
 		return r;
 	if (!(fs->caps & FILESTORE_CAP_CHOWN))
-		return ep_errorf(ENOTSUP, "chown %s: the %s file store keeps no owners", path,
+		return ep_errorf(ENOTSUP, "chown %s: the %s file store keeps no owners of its own", path,
 		                 fs->ops->name);
-	return fs->ops->chown(fs, path, uid, gid);
+	r = check_op(fs, HAS_OP(fs, chown), "chown");
+	return r < 0 ? r : fs->ops->chown(fs, path, uid, gid);
 }
 
 /* 0 if ts is a valid utimensat(2) time. */

@@ -9,14 +9,14 @@
  * names joined by single '/', none empty, "." or ".." (EINVAL otherwise), so a
  * path can never name anything outside the root.  Symlinks inside the store
  * are data: path operations act on the link itself; only filestore_file_open(),
- * filestore_readdir() and filestore_statvfs() follow one, and only while it
- * stays inside the root (EACCES otherwise).
+ * filestore_readdir(), filestore_truncate() and filestore_statvfs() follow
+ * one, and only while it stays inside the root (EACCES otherwise).
  *
  * Every function returns 0 (or a count) on success, or a negative errno with a
- * message recorded through ep_errorf().  Every call returns within the
- * store's timeout; a remote store that is down fails with EAGAIN, ETIMEDOUT or
- * EIO and works again once it is back.  All functions are thread-safe; one
- * open file may be used by several threads at once.
+ * message recorded through ep_errorf().  A remote store's calls return within
+ * its timeout; while it is down they fail with EAGAIN, ETIMEDOUT or EIO, and
+ * work again once it is back.  All functions are thread-safe; one open file
+ * may be used by several threads at once.
  */
 #pragma once
 
@@ -109,7 +109,7 @@ struct filestore_ops {
 struct filestore {
 	const struct filestore_ops *ops;
 	void *priv;                 /* backend state */
-	char *description;          /* "local /var/lib/epfs/files", "sftp user@host:22/srv/files" */
+	char *description;          /* "local /var/lib/epfs/files", "sftp epfs@host:/srv/files (port 22)" */
 	int timeout_ms;             /* every call returns within this */
 	unsigned caps;              /* FILESTORE_CAP_* */
 	unsigned time_gran;         /* timestamp granularity in ns (1, or 1000000000) */

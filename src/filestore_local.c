@@ -433,6 +433,8 @@ static int open_regular(struct local *l, const char *path, int flags, mode_t mod
 			return fail(EISDIR, what, path);
 		return ep_errorf(EINVAL, "%s %s: not a regular file", what, path);
 	}
+	/* a regular file: back to exactly the flags asked for */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	return fd;
 }
 

@@ -68,6 +68,7 @@ static struct {
 	GHashTable *nodes;      /* ino -> struct node */
 	GHashTable *handles;    /* fh -> struct fh_entry */
 	uint64_t next_fh;
+	GHashTable *busy;       /* directory ino -> requests changing it now */
 	struct fuse_session *se;
 	GAsyncQueue *invals;
 	GThread *notifier;
@@ -304,8 +305,45 @@ void fs_invalidate_entry(const char *parent, const char *name)
 	g_async_queue_push(fs.invals, iv);
 }
 
+/* A request that changes directory ino runs (the kernel holds its lock). */
+static void busy_enter(fuse_ino_t ino)
+{
+	g_mutex_lock(&fs.lock);
+	g_hash_table_insert(fs.busy, g_memdup2(&ino, sizeof(ino)),
+	                    GINT_TO_POINTER(GPOINTER_TO_INT(g_hash_table_lookup(fs.busy, &ino)) + 1));
+	g_mutex_unlock(&fs.lock);
+}
+
+static void busy_leave(fuse_ino_t ino)
+{
+	int n;
+
+	g_mutex_lock(&fs.lock);
+	n = GPOINTER_TO_INT(g_hash_table_lookup(fs.busy, &ino)) - 1;
+	if (n > 0)
+		g_hash_table_insert(fs.busy, g_memdup2(&ino, sizeof(ino)), GINT_TO_POINTER(n));
+	else
+		g_hash_table_remove(fs.busy, &ino);
+	g_mutex_unlock(&fs.lock);
+}
+
+static bool busy(fuse_ino_t ino)
+{
+	bool b;
+
+	g_mutex_lock(&fs.lock);
+	b = g_hash_table_contains(fs.busy, &ino);
+	g_mutex_unlock(&fs.lock);
+	return b;
+}
+
 /* The kernel must not be told from inside a request about the inodes that
- * request holds: notifications go through this thread. */
+ * request holds: notifications go through this thread.  Even so, a
+ * notification that needs a lock a request in flight holds waits for that
+ * request's reply: inodes are invalidated for their attributes only (a
+ * changed mtime then drops the pages, FUSE_CAP_AUTO_INVAL_DATA), and
+ * entries of a directory wait until no request is changing it, so the
+ * notifier never sleeps on a lock that only our own reply can release. */
 static gpointer notifier_main(gpointer data)
 {
 	(void)data;
@@ -314,8 +352,13 @@ static gpointer notifier_main(gpointer data)
 
 		if (iv == &stop_marker)
 			break;
+		if (iv->kind == INVAL_ENTRY && busy(iv->ino)) {
+			g_usleep(2000);
+			g_async_queue_push(fs.invals, iv);
+			continue;
+		}
 		if (iv->kind == INVAL_INODE)
-			fuse_lowlevel_notify_inval_inode(fs.se, iv->ino, 0, 0);
+			fuse_lowlevel_notify_inval_inode(fs.se, iv->ino, -1, 0);
 		else
 			fuse_lowlevel_notify_inval_entry(fs.se, iv->ino, iv->name, strlen(iv->name));
 		g_free(iv->name);
@@ -553,7 +596,7 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, target->str);
 }
 
-static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+static void do_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct op_scope s;
 	g_autofree char *ppath = node_path(parent), *path = NULL;
@@ -581,7 +624,7 @@ static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	fuse_reply_entry(req, &e);
 }
 
-static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void do_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct op_scope s;
 	g_autofree char *ppath = node_path(parent), *path = NULL;
@@ -602,7 +645,7 @@ static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, 0);
 }
 
-static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void do_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct op_scope s;
 	g_autofree char *ppath = node_path(parent), *path = NULL;
@@ -623,6 +666,37 @@ static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, 0);
 }
 
+static void do_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+
+/* The requests that change a directory, marked busy while they run (see notifier_main). */
+static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	busy_enter(parent);
+	do_mkdir(req, parent, name, mode);
+	busy_leave(parent);
+}
+
+static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	busy_enter(parent);
+	do_rmdir(req, parent, name);
+	busy_leave(parent);
+}
+
+static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	busy_enter(parent);
+	do_unlink(req, parent, name);
+	busy_leave(parent);
+}
+
+static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	busy_enter(parent);
+	do_symlink(req, link, parent, name);
+	busy_leave(parent);
+}
+
 static void fs_refuse(fuse_req_t req, fuse_ino_t parent, const char *name, enum stats_op op,
                       const char *opname, int err, const char *why)
 {
@@ -635,7 +709,7 @@ static void fs_refuse(fuse_req_t req, fuse_ino_t parent, const char *name, enum 
 	(void)path;
 }
 
-static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+static void do_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
 	struct op_scope s;
 	g_autofree char *ppath = node_path(parent), *path = NULL;
@@ -1167,6 +1241,7 @@ void fs_init(const struct fs_options *opts)
 	fs.opt = *opts;
 	fs.nodes = g_hash_table_new_full(ino_hash, ino_equal, NULL, node_free);
 	fs.handles = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+	fs.busy = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 }
 
 void fs_start(struct fuse_session *se)
@@ -1193,6 +1268,7 @@ void fs_shutdown(void)
 		fs.invals = NULL;
 	}
 	g_clear_pointer(&fs.nodes, g_hash_table_destroy);
+	g_clear_pointer(&fs.busy, g_hash_table_destroy);
 	if (fs.handles) {
 		GHashTableIter it;
 		gpointer e;

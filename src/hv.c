@@ -282,7 +282,8 @@ static void link_close(struct hv_link *l)
 	l->conn = NULL;
 }
 
-static int register_events(virConnectPtr conn, struct hv_host *h, int callbacks[CB_COUNT])
+/* Register the domain events; a driver without some of them still serves calls. */
+static void register_events(virConnectPtr conn, struct hv_host *h, int callbacks[CB_COUNT])
 {
 	static const struct {
 		int id;
@@ -296,12 +297,9 @@ static int register_events(virConnectPtr conn, struct hv_host *h, int callbacks[
 	for (int i = 0; i < CB_COUNT; i++) {
 		callbacks[i] = virConnectDomainEventRegisterAny(conn, NULL, events[i].id, events[i].cb,
 		                                                host_ref(h), host_unref);
-		if (callbacks[i] < 0) {
-			host_unref(h);
-			return -1;
-		}
+		if (callbacks[i] < 0)
+			host_unref(h);  /* not registered: libvirt did not keep the reference */
 	}
-	return 0;
 }
 
 /* A reference to h's connection, opened (with events) if there is none or it died. */
@@ -341,16 +339,12 @@ static int host_connect(struct hv_host *h, virConnectPtr *out, bool *fresh)
 	}
 	/* keepalive notices a daemon that stopped answering; in-process drivers say 1 (unsupported) */
 	virConnectSetKeepAlive(link.conn, HV_KEEPALIVE_INTERVAL, HV_KEEPALIVE_COUNT);
-	if (virConnectRegisterCloseCallback(link.conn, on_close, host_ref(h), host_unref) < 0) {
+	/* without it, a dead connection is still noticed by the call that fails on it */
+	if (virConnectRegisterCloseCallback(link.conn, on_close, host_ref(h), host_unref) == 0)
+		link.close_registered = true;
+	else
 		host_unref(h);
-		why = g_strdup_printf("cannot watch the connection: %s", virGetLastErrorMessage());
-		goto failed;
-	}
-	link.close_registered = true;
-	if (register_events(link.conn, h, link.callbacks) < 0) {
-		why = g_strdup_printf("cannot register for events: %s", virGetLastErrorMessage());
-		goto failed;
-	}
+	register_events(link.conn, h, link.callbacks);
 
 	g_mutex_lock(&h->lock);
 	h->conn = link.conn;
@@ -1223,11 +1217,14 @@ int hv_define(const char *host, const char *xml)
 	int r;
 
 	r = xml_parse(xml, "domain", &job->doc);
-	if (r < 0)
-		return r;
+	if (r < 0) {
+		g_autofree char *why = g_strdup(ep_error_message());
+
+		return ep_errorf(-r, "define: %s", why);
+	}
 	name = xml_child_text(xmlDocGetRootElement(job->doc), "name");
 	if (!name || !*name)
-		return ep_errorf(EINVAL, "the domain XML has no <name>");
+		return ep_errorf(EINVAL, "define: the domain XML has no <name>");
 	job->name = g_steal_pointer(&name);
 	return job_call(host, job);
 }
@@ -1494,8 +1491,11 @@ static int device_redefine(virConnectPtr conn, struct hv_job *job, virDomainPtr 
 	int r;
 
 	r = device_key(dev, &key);
-	if (r < 0)
-		return r;
+	if (r < 0) {
+		g_autofree char *why = g_strdup(ep_error_message());
+
+		return ep_errorf(-r, "host %s: %s %s: %s", job->host->id, job->what, job->name, why);
+	}
 	/* SECURE keeps secrets that would otherwise be lost by the redefinition */
 	current = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
 	if (!current)

@@ -20,9 +20,13 @@ static int set_progress(const char *id, int percent)
 {
 	g_autofree char *p = g_strdup_printf("%d", percent);
 	int r = db_query("UPDATE instance SET progress = ? WHERE id = ?", NULL, DB_PARAMS(p, id));
+	int delay = g_key_file_get_integer(epfs_config, "debug", "step_delay_ms", NULL);
 
 	kind_changed(&kind_instances, id);
 	events_post(&kind_instances, id, "progress %d", percent);
+	/* tests slow the steps down to kill the daemon in the middle of each */
+	if (delay > 0)
+		g_usleep((gulong)delay * 1000);
 	return r;
 }
 

@@ -10,6 +10,7 @@
 /* Every backend, by the name used in [storage] backend=. */
 static const struct storage_ops *const storage_backends[] = {
 	&storage_dir_ops,
+	&storage_rbd_ops,
 };
 
 const struct storage_ops *storage_backend(const char *name)
@@ -248,6 +249,18 @@ int storage_children(struct storage *st, const char *pool, const char *image, co
 	int r = check(st, HAS_OP(st, children), "children", pool, image, snap);
 
 	return r < 0 ? r : st->ops->children(st, pool, image, snap, out);
+}
+
+int storage_copy(struct storage *st, const char *pool, const char *image, const char *dst_pool,
+                 const char *dst_image, storage_progress_fn *progress, void *data)
+{
+	int r = check(st, HAS_OP(st, copy), "copy", pool, image, NO_NAME);
+
+	if (r == 0)
+		r = check_name("destination pool", dst_pool);
+	if (r == 0)
+		r = check_name("destination image", dst_image);
+	return r < 0 ? r : st->ops->copy(st, pool, image, dst_pool, dst_image, progress, data);
 }
 
 int storage_disk_source(struct storage *st, const char *pool, const char *image, GString *xml,

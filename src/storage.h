@@ -32,6 +32,10 @@ struct storage_snap {
 	bool protected_;
 };
 
+/* Called now and then during a copy, never concurrently: done of total bytes
+ * are copied; done never goes back, and is total at the end of a success. */
+typedef void storage_progress_fn(uint64_t done, uint64_t total, void *data);
+
 /* A backend: one vtable per kind of storage. */
 struct storage_ops {
 	const char *name;
@@ -52,7 +56,8 @@ struct storage_ops {
 	int (*snap_protect)(struct storage *st, const char *pool, const char *image, const char *snap);
 	int (*snap_unprotect)(struct storage *st, const char *pool, const char *image, const char *snap);
 	int (*snap_remove)(struct storage *st, const char *pool, const char *image, const char *snap);
-	/* Snapshots of image into out (a GPtrArray of struct storage_snap *). */
+	/* Snapshots of image into out (a GPtrArray of struct storage_snap *),
+	 * oldest first (creation order). */
 	int (*snap_list)(struct storage *st, const char *pool, const char *image, GPtrArray *out);
 
 	/* Clone pool/image@snap (which must be protected) to dst_pool/dst_image. */
@@ -61,6 +66,13 @@ struct storage_ops {
 	/* "pool/image" of every clone of pool/image@snap into out (GPtrArray of char *). */
 	int (*children)(struct storage *st, const char *pool, const char *image, const char *snap,
 	                GPtrArray *out);
+	/* Copy the data of pool/image into a new, independent dst_pool/dst_image
+	 * (no snapshots, no parent; EEXIST if it exists).  The destination
+	 * appears under its name only once complete, so an interrupted copy
+	 * leaves nothing there; progress (may be NULL) gets data. */
+	int (*copy)(struct storage *st, const char *pool, const char *image,
+	            const char *dst_pool, const char *dst_image,
+	            storage_progress_fn *progress, void *data);
 
 	/* Append the libvirt <disk> source elements for pool/image to xml
 	 * (e.g. <source file='...'/> or <source protocol='rbd' ...>), and set
@@ -102,8 +114,11 @@ int storage_clone(struct storage *st, const char *pool, const char *image, const
                   const char *dst_pool, const char *dst_image);
 int storage_children(struct storage *st, const char *pool, const char *image, const char *snap,
                      GPtrArray *out);
+int storage_copy(struct storage *st, const char *pool, const char *image, const char *dst_pool,
+                 const char *dst_image, storage_progress_fn *progress, void *data);
 int storage_disk_source(struct storage *st, const char *pool, const char *image, GString *xml,
                         const char **disk_type);
 int storage_ping(struct storage *st);
 
 extern const struct storage_ops storage_dir_ops;
+extern const struct storage_ops storage_rbd_ops;

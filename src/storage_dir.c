@@ -1,7 +1,7 @@
 /* storage_dir.c: the `dir` storage backend, images as sparse files in a directory.
  *
  * DIR/<pool>/<image>              the image, a sparse raw file
- * DIR/<pool>/<image>@<snap>       a snapshot, a read-only sparse copy
+ * DIR/<pool>/<image>@<snap>       a snapshot, a read-only sparse copy; mtime = when taken
  * DIR/<pool>/.meta.<image>.json   protected snapshots and the clone parent
  * DIR/<pool>/.tmp.*               files being written; removed by open()
  *
@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -39,6 +40,7 @@
 #define IMAGE_MODE 0600
 #define SNAP_MODE 0400
 #define COPY_CHUNK (1 << 20)
+#define COPY_STEP (64 << 20)
 
 struct dir_backend {
 	char *path;                 /* absolute path of DIR */
@@ -261,8 +263,23 @@ static bool is_zero(const char *buf, size_t len)
 	return len == 0 || (buf[0] == 0 && memcmp(buf, buf + 1, len - 1) == 0);
 }
 
+/* Where a copy tells how far it got (fn may be NULL). */
+struct copy_progress {
+	storage_progress_fn *fn;
+	void *data;
+	uint64_t total;
+};
+
+/* Report that the copy reached offset done. */
+static void progress_at(const struct copy_progress *p, uint64_t done)
+{
+	if (p && p->fn)
+		p->fn(MIN(done, p->total), p->total, p->data);
+}
+
 /* Copy [off, off+len) with read and write, leaving zero chunks as holes. */
-static int copy_rw(int src, int dst, off_t off, off_t len, const char *path)
+static int copy_rw(int src, int dst, off_t off, off_t len, const char *path,
+                   const struct copy_progress *p)
 {
 	g_autofree char *buf = g_malloc(COPY_CHUNK);
 
@@ -283,22 +300,25 @@ static int copy_rw(int src, int dst, off_t off, off_t len, const char *path)
 		}
 		off += n;
 		len -= n;
+		progress_at(p, off);
 	}
 	return 0;
 }
 
 /* Copy the extent [off, off+len) of src to the same place in dst. */
-static int copy_extent(int src, int dst, off_t off, off_t len, const char *path)
+static int copy_extent(int src, int dst, off_t off, off_t len, const char *path,
+                       const struct copy_progress *p)
 {
 	while (len > 0) {
 		loff_t in = off, out = off;
-		ssize_t n = copy_file_range(src, &in, dst, &out, len, 0);
+		/* in steps, so that progress moves during one large extent */
+		ssize_t n = copy_file_range(src, &in, dst, &out, MIN(len, COPY_STEP), 0);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		/* older kernels and some filesystems cannot; plain copying always can */
 		if (n < 0 && (errno == ENOSYS || errno == EXDEV || errno == EOPNOTSUPP || errno == EINVAL))
-			return copy_rw(src, dst, off, len, path);
+			return copy_rw(src, dst, off, len, path, p);
 		if (n < 0)
 			return sys_error("copy_file_range from", path);
 		/* the source shrank under us; the final ftruncate fixes the size */
@@ -306,19 +326,23 @@ static int copy_extent(int src, int dst, off_t off, off_t len, const char *path)
 			break;
 		off += n;
 		len -= n;
+		progress_at(p, off);
 	}
 	return 0;
 }
 
 /* Make dst a sparse copy of the first size bytes of src: a reflink when the
  * filesystem has them, else only the data extents of src. */
-static int copy_sparse(int src, int dst, off_t size, const char *path)
+static int copy_sparse(int src, int dst, off_t size, const char *path,
+                       const struct copy_progress *p)
 {
 	off_t off = 0;
 	int r;
 
-	if (ioctl(dst, FICLONE, src) == 0)
+	if (ioctl(dst, FICLONE, src) == 0) {
+		progress_at(p, size);
 		return 0;
+	}
 	while (off < size) {
 		off_t data = lseek(src, off, SEEK_DATA);
 		off_t hole;
@@ -332,24 +356,27 @@ static int copy_sparse(int src, int dst, off_t size, const char *path)
 		hole = lseek(src, data, SEEK_HOLE);
 		if (hole < 0)
 			return sys_error("seek hole in", path);
-		r = copy_extent(src, dst, data, MIN(hole, size) - data, path);
+		r = copy_extent(src, dst, data, MIN(hole, size) - data, path, p);
 		if (r < 0)
 			return r;
 		off = hole;
 	}
 	if (ftruncate(dst, size) < 0)
 		return sys_error("truncate", path);
+	progress_at(p, size);
 	return 0;
 }
 
 /* Write a sparse copy of the file src_path to a new temp file in dir_path,
- * named after name, fsync'd; *tmp gets the temp file's path. */
+ * named after name, fsync'd; *tmp gets the temp file's path.  progress (may
+ * be NULL) is told how far the copy got. */
 static int copy_to_tmp(const char *src_path, const char *dir_path, const char *name, int mode,
-                       char **tmp)
+                       char **tmp, storage_progress_fn *progress, void *data)
 {
 	g_autofree char *tmp_path = NULL;
 	auto_fd src = open(src_path, O_RDONLY | O_CLOEXEC);
 	auto_fd dst = -1;
+	struct copy_progress p = { .fn = progress, .data = data };
 	struct stat sb;
 	int r;
 
@@ -357,10 +384,11 @@ static int copy_to_tmp(const char *src_path, const char *dir_path, const char *n
 		return sys_error("open", src_path);
 	if (fstat(src, &sb) < 0)
 		return sys_error("stat", src_path);
+	p.total = sb.st_size;
 	dst = tmp_create(dir_path, name, mode, &tmp_path);
 	if (dst < 0)
 		return dst;
-	r = copy_sparse(src, dst, sb.st_size, src_path);
+	r = copy_sparse(src, dst, sb.st_size, src_path, &p);
 	if (r == 0 && fsync(dst) < 0)
 		r = sys_error("fsync", tmp_path);
 	if (r < 0) {
@@ -802,6 +830,32 @@ static int dir_remove(struct storage *st, const char *pool, const char *image)
 	return 0;
 }
 
+/* Set the modification time of path to now, and later than any this process
+ * set before, so snapshots list in the order they were taken even within one
+ * clock tick. */
+static int stamp_taken(const char *path)
+{
+	static GMutex mutex;
+	static struct timespec last;
+	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT } };
+
+	clock_gettime(CLOCK_REALTIME, &times[1]);
+	g_mutex_lock(&mutex);
+	if (times[1].tv_sec < last.tv_sec ||
+	    (times[1].tv_sec == last.tv_sec && times[1].tv_nsec <= last.tv_nsec)) {
+		times[1] = last;
+		if (++times[1].tv_nsec == 1000000000) {
+			times[1].tv_sec++;
+			times[1].tv_nsec = 0;
+		}
+	}
+	last = times[1];
+	g_mutex_unlock(&mutex);
+	if (utimensat(AT_FDCWD, path, times, 0) < 0)
+		return sys_error("set the time of", path);
+	return 0;
+}
+
 static int dir_snap_create(struct storage *st, const char *pool, const char *image, const char *snap)
 {
 	struct dir_backend *db = backend(st);
@@ -818,10 +872,13 @@ static int dir_snap_create(struct storage *st, const char *pool, const char *ima
 		return r;
 	if (path_exists(path))
 		return ep_errorf(EEXIST, "snapshot %s/%s@%s already exists", pool, image, snap);
-	r = copy_to_tmp(src, dir, name, SNAP_MODE, &tmp);
+	r = copy_to_tmp(src, dir, name, SNAP_MODE, &tmp, NULL, NULL);
 	if (r < 0)
 		return r;
-	r = publish(tmp, path, false);
+	/* the file's mtime is when the snapshot was taken: snap_list sorts by it */
+	r = stamp_taken(tmp);
+	if (r == 0)
+		r = publish(tmp, path, false);
 	if (r < 0)
 		unlink(tmp);
 	return r;
@@ -894,11 +951,29 @@ static int dir_snap_remove(struct storage *st, const char *pool, const char *ima
 	return 0;
 }
 
+/* A snapshot and when it was taken, for sorting. */
+struct snap_entry {
+	struct storage_snap *snap;
+	struct timespec taken;
+};
+
+static gint snap_entry_cmp(gconstpointer a, gconstpointer b)
+{
+	const struct snap_entry *x = a, *y = b;
+
+	if (x->taken.tv_sec != y->taken.tv_sec)
+		return x->taken.tv_sec < y->taken.tv_sec ? -1 : 1;
+	if (x->taken.tv_nsec != y->taken.tv_nsec)
+		return x->taken.tv_nsec < y->taken.tv_nsec ? -1 : 1;
+	return strcmp(x->snap->name, y->snap->name);
+}
+
+/* Oldest first, like rbd: a snapshot file's mtime is when it was taken. */
 static int dir_snap_list(struct storage *st, const char *pool, const char *image, GPtrArray *out)
 {
 	struct dir_backend *db = backend(st);
 	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GPtrArray) snaps = g_ptr_array_new_with_free_func((GDestroyNotify)storage_snap_free);
+	g_autoptr(GArray) snaps = g_array_new(FALSE, FALSE, sizeof(struct snap_entry));
 	json_auto_t *meta = NULL;
 	int r;
 
@@ -912,20 +987,22 @@ static int dir_snap_list(struct storage *st, const char *pool, const char *image
 	for (guint i = 0; i < names->len; i++) {
 		const char *name = names->pdata[i];
 		g_autofree char *path = snap_path(db, pool, image, name);
-		struct storage_snap *s;
+		struct snap_entry e;
 		struct stat sb;
 
 		/* removed since the directory was read */
 		if (stat(path, &sb) < 0)
 			continue;
-		s = g_new0(struct storage_snap, 1);
-		s->name = g_strdup(name);
-		s->size = sb.st_size;
-		s->protected_ = meta_protected_index(meta, name) >= 0;
-		g_ptr_array_add(snaps, s);
+		e.snap = g_new0(struct storage_snap, 1);
+		e.snap->name = g_strdup(name);
+		e.snap->size = sb.st_size;
+		e.snap->protected_ = meta_protected_index(meta, name) >= 0;
+		e.taken = sb.st_mtim;
+		g_array_append_val(snaps, e);
 	}
+	g_array_sort(snaps, snap_entry_cmp);
 	for (guint i = 0; i < snaps->len; i++)
-		g_ptr_array_add(out, g_steal_pointer(&snaps->pdata[i]));
+		g_ptr_array_add(out, g_array_index(snaps, struct snap_entry, i).snap);
 	return 0;
 }
 
@@ -965,7 +1042,7 @@ static int dir_clone(struct storage *st, const char *pool, const char *image, co
 	if (path_exists(path))
 		return ep_errorf(EEXIST, "image %s/%s already exists", dst_pool, dst_image);
 
-	r = copy_to_tmp(src, dir, dst_image, IMAGE_MODE, &tmp);
+	r = copy_to_tmp(src, dir, dst_image, IMAGE_MODE, &tmp, NULL, NULL);
 	if (r < 0)
 		return r;
 	/* the sidecar goes first: until the image appears, no one reads it */
@@ -989,6 +1066,46 @@ static int dir_children(struct storage *st, const char *pool, const char *image,
 	int r = check_snap(db, pool, image, snap, NULL);
 
 	return r < 0 ? r : clone_names(db, pool, image, snap, out);
+}
+
+static int dir_copy(struct storage *st, const char *pool, const char *image, const char *dst_pool,
+                    const char *dst_image, storage_progress_fn *progress, void *data)
+{
+	struct dir_backend *db = backend(st);
+	g_autofree char *src = image_path(db, pool, image);
+	g_autofree char *path = image_path(db, dst_pool, dst_image);
+	g_autofree char *meta_file = meta_path(db, dst_pool, dst_image);
+	g_autofree char *dir = pool_path(db, dst_pool);
+	g_autofree char *tmp = NULL;
+	g_autoptr(DirLock) first = NULL;
+	g_autoptr(DirLock) second = NULL;
+	int order = strcmp(pool, dst_pool) ? strcmp(pool, dst_pool) : strcmp(image, dst_image);
+	int r;
+
+	r = make_pool(db, dst_pool);
+	if (r < 0)
+		return r;
+	/* the same order as clone, so the two cannot deadlock */
+	first = order <= 0 ? image_lock(db, pool, image) : image_lock(db, dst_pool, dst_image);
+	if (order != 0)
+		second = order < 0 ? image_lock(db, dst_pool, dst_image) : image_lock(db, pool, image);
+
+	r = check_image(db, pool, image, NULL);
+	if (r < 0)
+		return r;
+	if (path_exists(path))
+		return ep_errorf(EEXIST, "image %s/%s already exists", dst_pool, dst_image);
+	r = copy_to_tmp(src, dir, dst_image, IMAGE_MODE, &tmp, progress, data);
+	if (r < 0)
+		return r;
+	/* a copy has no parent, whatever sidecar a crash left under its name */
+	if (unlink(meta_file) < 0 && errno != ENOENT)
+		r = sys_error("remove", meta_file);
+	if (r == 0)
+		r = publish(tmp, path, false);
+	if (r < 0)
+		unlink(tmp);
+	return r;
 }
 
 static int dir_disk_source(struct storage *st, const char *pool, const char *image, GString *xml,
@@ -1023,5 +1140,6 @@ const struct storage_ops storage_dir_ops = {
 	.snap_list = dir_snap_list,
 	.clone = dir_clone,
 	.children = dir_children,
+	.copy = dir_copy,
 	.disk_source = dir_disk_source,
 };

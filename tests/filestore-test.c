@@ -990,34 +990,43 @@ static int fault_ops(struct filestore_file *old, int i, double *worst)
 	int failures = 0;
 	long r[5];
 	double t[5];
+	char *why[5] = { NULL };
 	gint64 start;
 
+	/* the handle first: on a frozen server its own read has to time out */
 	start = g_get_monotonic_time();
-	r[0] = filestore_lstat(fs, p("file"), &st);
+	r[0] = old ? filestore_pread(old, buf, sizeof(buf), 0) : -EBADF;
 	t[0] = seconds_since(start);
+	why[0] = g_strdup(ep_error_message());
 	start = g_get_monotonic_time();
-	r[1] = filestore_readdir(fs, base, list);
+	r[1] = filestore_lstat(fs, p("file"), &st);
 	t[1] = seconds_since(start);
+	why[1] = g_strdup(ep_error_message());
 	start = g_get_monotonic_time();
-	r[2] = filestore_mkdir(fs, pf("dir%d", i), 0755);
+	r[2] = filestore_readdir(fs, base, list);
 	t[2] = seconds_since(start);
+	why[2] = g_strdup(ep_error_message());
 	start = g_get_monotonic_time();
-	r[3] = filestore_file_open(fs, p("file"), O_RDONLY, 0, &f);
-	if (r[3] == 0) {
-		r[3] = filestore_pread(f, buf, sizeof(buf), 0);
+	r[3] = filestore_mkdir(fs, pf("dir%d", i), 0755);
+	t[3] = seconds_since(start);
+	why[3] = g_strdup(ep_error_message());
+	start = g_get_monotonic_time();
+	r[4] = filestore_file_open(fs, p("file"), O_RDONLY, 0, &f);
+	if (r[4] == 0) {
+		r[4] = filestore_pread(f, buf, sizeof(buf), 0);
 		filestore_file_close(f);
 	}
-	t[3] = seconds_since(start);
-	start = g_get_monotonic_time();
-	r[4] = old ? filestore_pread(old, buf, sizeof(buf), 0) : -EBADF;
 	t[4] = seconds_since(start);
+	why[4] = g_strdup(ep_error_message());
 	for (int k = 0; k < 5; k++) {
-		static const char *const names[] = { "lstat", "readdir", "mkdir", "open+read", "read old handle" };
+		static const char *const names[] = { "read old handle", "lstat", "readdir", "mkdir", "open+read" };
 
 		if (r[k] >= 0)
 			failures++;
 		*worst = MAX(*worst, t[k]);
-		diag("%s: %s after %.2f s", names[k], r[k] >= 0 ? "ok" : ep_errno_name((int)-r[k]), t[k]);
+		diag("%s: %s after %.2f s: %s", names[k], r[k] >= 0 ? "ok" : ep_errno_name((int)-r[k]), t[k],
+		     r[k] >= 0 ? "" : why[k]);
+		g_free(why[k]);
 	}
 	ep_error_clear();
 	return failures;

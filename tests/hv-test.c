@@ -289,6 +289,55 @@ static void test_host(const char *host)
 	is_err(hv_host_set("", "test:///default"), EINVAL, "a host without an id");
 }
 
+struct hammer {
+	const char *host;
+	const char *dom;
+	int calls;
+	int failures;
+};
+
+static gpointer hammer_thread(gpointer data)
+{
+	struct hammer *h = data;
+	enum hv_state s;
+
+	for (int i = 0; i < h->calls; i++)
+		if (hv_state(h->host, h->dom, &s) < 0 || s != HV_STATE_RUNNING)
+			h->failures++;
+	return NULL;
+}
+
+/* Many threads at once, as FUSE calls in: more than one pool's worth. */
+static void test_concurrency(const char *host)
+{
+	g_autofree char *dom = name("busy");
+	struct hammer work[16];
+	GThread *threads[G_N_ELEMENTS(work)];
+	enum hv_state s;
+	int failures = 0;
+	double t;
+
+	ok_r(define_simple(host, dom, 64 * MiB, NULL, 0, NULL, 0), "define %s", dom);
+	ok_r(hv_start(host, dom), "start it");
+	t = now();
+	for (int i = 0; i < 200; i++)
+		hv_state(host, dom, &s);
+	printf("# hv_state: %.2f ms per call, one caller\n", (now() - t) / 200 * 1000);
+	t = now();
+	for (size_t i = 0; i < G_N_ELEMENTS(work); i++) {
+		work[i] = (struct hammer){ .host = host, .dom = dom, .calls = 50 };
+		threads[i] = g_thread_new("hammer", hammer_thread, &work[i]);
+	}
+	for (size_t i = 0; i < G_N_ELEMENTS(work); i++) {
+		g_thread_join(threads[i]);
+		failures += work[i].failures;
+	}
+	t = now() - t;
+	ok(failures == 0, "16 threads x 50 hv_state calls: %d failures, %.2f ms per call overall", failures,
+	   t / (16 * 50) * 1000);
+	ok_r(hv_undefine(host, dom), "undefine it");
+}
+
 static void test_lifecycle(const char *host)
 {
 	g_autofree char *dom = name("life");
@@ -668,6 +717,7 @@ static int run_tests(const char *uri1, const char *uri2)
 		ok_r(hv_host_set("h2", uri2), "host h2: %s", uri2);
 	test_host("h1");
 	test_lifecycle("h1");
+	test_concurrency("h1");
 	test_devices("h1");
 	test_snapshots("h1");
 	test_escaping("h1");

@@ -51,15 +51,33 @@ fi
 
 # ---- the mounted tree ----
 
+# One resource of each kind, and each conditional path in both states: a provisioned instance
+# (image, host, attached volume and NIC, a snapshot) and a draft without image; a volume and a
+# NIC that are not attached.  libvirtd starts before the mount: it runs in a mount namespace
+# copied from ours when it starts, and a FUSE mount copied into it would outlive our unmount
+# (epfs would not exit until it is killed).
+trap epfs_teardown EXIT
+URI=$(libvirt_start) || { echo "Bail out! cannot start libvirtd"; exit 1; }
 epfs_setup
-mkdir "$MNT/images/img1" && write 1G "$MNT/images/img1/size"
+mkdir "$MNT/hosts/h1" && write "$URI" "$MNT/hosts/h1/uri"
+ok $? "a host (libvirt test driver)"
+mkdir "$MNT/images/img1" && write 64M "$MNT/images/img1/size"
 ok $? "an image"
-mkdir "$MNT/volumes/vol1" && write 1M "$MNT/volumes/vol1/size"
-ok $? "a volume"
-# an attached volume shows its instance link (attaching itself comes with instances)
-mkdir "$MNT/volumes/vol2" && sql "UPDATE volume SET instance_id = 'vm1', status = 'in-use' WHERE id = 'vol2'"
-ok $? "a volume attached to an instance, through the database"
-for _ in $(seq 1 50); do [ -L "$MNT/volumes/vol2/instance" ] && break; sleep 0.1; done
+mkdir "$MNT/volumes/vol1" && write 1M "$MNT/volumes/vol1/size" &&
+	mkdir "$MNT/volumes/vol2" && write 1M "$MNT/volumes/vol2/size"
+ok $? "two volumes"
+mkdir "$MNT/nics/nic1" "$MNT/nics/nic2"
+ok $? "two NICs"
+I=$MNT/instances/vm1
+mkdir "$I" && ln -s ../../images/img1 "$I/image" && write 256M "$I/memory" && write running "$I/state"
+ok $? "an instance, provisioned and running"
+is "$(cat "$I/state") $(readlink "$I/host")" "running ../../hosts/h1" "it runs, placed on h1"
+ln -s ../../../volumes/vol2 "$I/volumes/vol2" && ln -s ../../../nics/nic1 "$I/nics/nic1"
+ok $? "a volume and a NIC attached to it"
+mkdir "$I/snapshots/s1"
+ok $? "a snapshot of it"
+mkdir "$MNT/instances/vm2"
+ok $? "a draft instance without image"
 
 find "$MNT" -printf '%P\t%y\t%m\t%l\n' > "$T/real" 2>"$T/find.err"
 ok $? "find walks the whole tree"

@@ -121,9 +121,14 @@ CONF
 # libvirt_start [NAME]: a private libvirtd (test driver) in $T/NAME; prints its URI
 libvirt_start() {
 	local name=${1:-libvirt}
-	backend_libvirt_start "$T/$name" >&2 || return 1
+	local uri="test+unix:///default?socket=$T/$name/libvirt-sock"
+	backend_libvirt_start "$T/$name" </dev/null >/dev/null 2>&1 || return 1
 	_LIBVIRT_DIRS="${_LIBVIRT_DIRS:-} $T/$name"
-	echo "test+unix:///default?socket=$T/$name/libvirt-sock"
+	# the test driver forgets its domains when its last client goes: one stays
+	# connected, as a real hypervisor keeps its domains when epfs restarts
+	virsh -c "$uri" event --all --loop </dev/null >"$T/$name/events.log" 2>&1 &
+	echo $! > "$T/$name/keeper.pid"
+	echo "$uri"
 }
 
 epfs_mount() {
@@ -161,7 +166,10 @@ epfs_umount() {
 epfs_teardown() {
 	local d
 	epfs_umount
-	for d in ${_LIBVIRT_DIRS:-}; do backend_libvirt_stop "$d"; done
+	for d in ${_LIBVIRT_DIRS:-}; do
+		kill "$(cat "$d/keeper.pid" 2>/dev/null)" 2>/dev/null
+		backend_libvirt_stop "$d"
+	done
 	db_stop
 	[ -n "${KEEP_TMP:-}" ] || rm -rf "$T"
 }

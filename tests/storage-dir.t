@@ -165,6 +165,26 @@ check "disk-source volumes/child" st disk-source volumes child
 printf "file\n<source file='%s'/>\n" "$dir/volumes/child" | cmp -s - "$tmp/out"
 ok $? "disk-source is a file source with the absolute path"
 
+# A copy has the bytes, stays sparse, has no parent, and appears only whole.
+check "copy volumes/child to images/golden" st copy volumes child images golden
+tail -n 1 "$tmp/out" | grep -qx "progress $((1 << 30)) $((1 << 30))"
+ok $? "the copy's progress ends at 1 GiB of 1 GiB"
+cmp -s "$dir/images/golden" "$dir/volumes/child"
+ok $? "the copy has the clone's bytes"
+test "$(allocated "$dir/images/golden")" -le $((8 << 20))
+ok $? "the copy stays sparse ($(allocated "$dir/images/golden") bytes)"
+test ! -e "$dir/images/.meta.golden.json"
+ok $? "the copy has no sidecar, so no parent"
+refused EEXIST "copy onto an existing image" st copy images big images golden
+check "remove images/golden" st remove images golden
+
+# Snapshots list oldest first (as on rbd): a snapshot file's mtime is when it was taken.
+for s in b a c; do st snap-create images big "$s"; done
+check "snap-list images/big" st snap-list images big
+test "$(cut -d' ' -f1 "$tmp/out" | paste -sd' ')" = "s1 b a c"
+ok $? "snap-list is in creation order: s1 b a c ($(cut -d' ' -f1 "$tmp/out" | paste -sd' '))"
+for s in b a c; do st snap-remove images big "$s"; done
+
 # What a crash leaves behind is removed when the storage is opened.
 echo half > "$dir/images/.tmp.big.Ab12Cd"
 echo '{"parent": "images/big@s1"}' > "$dir/volumes/.meta.ghost.json"

@@ -2,6 +2,8 @@
  *
  *   storage-test CONFIG                  run every test against [storage] of CONFIG
  *   storage-test CONFIG COMMAND ARGS...  run one operation, for backend-specific scripts
+ *   storage-test CONFIG shell            run operations read from stdin on one open storage
+ *   storage-test CONFIG timing COUNT     time create, clone and remove, COUNT calls each
  *
  * The tests use names with a random suffix and remove everything they create,
  * so they can run against a shared Ceph cluster as well as a scratch directory.
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "storage.h"
@@ -346,6 +349,115 @@ static void test_clones(const char *ipool, const char *vpool, const char *base,
 	ok(!contains(list, base), "list no longer shows it");
 }
 
+static void test_snap_order(const char *pool, const char *image)
+{
+	static const char *const order[] = { "zeta", "alpha", "mid" };
+	g_autoptr(GPtrArray) snaps = snap_array();
+	g_autoptr(GPtrArray) names = string_array();
+	g_autofree char *joined_names = NULL;
+	bool all_ok = true;
+
+	if (ok_r(storage_create(st, pool, image, MiB), "create %s", image))
+		remember(pool, image);
+	for (size_t i = 0; i < G_N_ELEMENTS(order); i++)
+		all_ok &= storage_snap_create(st, pool, image, order[i]) == 0;
+	ok(all_ok, "snapshots zeta, alpha and mid, in that order");
+	ok_r(storage_snap_list(st, pool, image, snaps), "snap_list");
+	for (guint i = 0; i < snaps->len; i++)
+		g_ptr_array_add(names, g_strdup(((struct storage_snap *)snaps->pdata[i])->name));
+	joined_names = joined(names);
+	ok(g_strcmp0(joined_names, "zeta,alpha,mid") == 0,
+	   "snap_list lists them oldest first (%s)", joined_names);
+	for (size_t i = 0; i < G_N_ELEMENTS(order); i++)
+		storage_snap_remove(st, pool, image, order[i]);
+	ok_r(storage_remove(st, pool, image), "remove %s", image);
+}
+
+/* What a copy reported through its progress callback. */
+struct progress_log {
+	GMutex mutex;
+	unsigned calls;
+	uint64_t done;
+	uint64_t total;
+	bool backwards;             /* done went down, or past total */
+};
+
+static void log_progress(uint64_t done, uint64_t total, void *data)
+{
+	struct progress_log *p = data;
+
+	g_mutex_lock(&p->mutex);
+	if (done < p->done || done > total || (p->calls && total != p->total))
+		p->backwards = true;
+	p->calls++;
+	p->done = done;
+	p->total = total;
+	g_mutex_unlock(&p->mutex);
+}
+
+static void test_copy(const char *ipool, const char *vpool, const char *src, const char *copy,
+                      const char *clone, const char *copy2)
+{
+	g_autoptr(GPtrArray) snaps = snap_array();
+	g_autoptr(GPtrArray) list = string_array();
+	g_autoptr(GPtrArray) children = string_array();
+	g_autofree char *child = pool_image(vpool, clone);
+	struct progress_log log = { 0 };
+	struct storage_stat s;
+
+	g_mutex_init(&log.mutex);
+	if (ok_r(storage_create(st, ipool, src, 8 * MiB), "create %s 8M", src))
+		remember(ipool, src);
+	ok_r(storage_snap_create(st, ipool, src, "s1"), "snapshot %s@s1", src);
+	ok_r(storage_snap_protect(st, ipool, src, "s1"), "protect %s@s1", src);
+	if (ok_r(storage_clone(st, ipool, src, "s1", vpool, clone), "clone it to %s", child))
+		remember(vpool, clone);
+
+	if (ok_r(storage_copy(st, ipool, src, vpool, copy, log_progress, &log), "copy %s to %s/%s",
+	         src, vpool, copy))
+		remember(vpool, copy);
+	ok(log.calls > 0 && log.done == 8 * MiB && log.total == 8 * MiB,
+	   "progress ends at 8M of 8M (%u calls, %" PRIu64 " of %" PRIu64 ")", log.calls, log.done,
+	   log.total);
+	ok(!log.backwards, "progress never goes back or past the total");
+	ok_r(storage_stat(st, vpool, copy, &s), "stat the copy");
+	ok(s.size == 8 * MiB, "the copy has the source's size (%" PRIu64 ")", s.size);
+	ok(!s.parent_pool, "the copy has no parent");
+	storage_stat_clear(&s);
+	ok_r(storage_snap_list(st, vpool, copy, snaps), "snap_list of the copy");
+	ok(snaps->len == 0, "the copy has no snapshots (%u)", snaps->len);
+	ok_r(storage_list(st, vpool, list), "list %s", vpool);
+	ok(contains(list, copy), "list shows the copy");
+
+	ok_r(storage_resize(st, vpool, copy, 16 * MiB), "resize the copy to 16M");
+	is_err(storage_copy(st, ipool, src, vpool, copy, NULL, NULL), EEXIST, "copy onto an existing image");
+	ok_r(storage_stat(st, vpool, copy, &s), "stat the existing image");
+	ok(s.size == 16 * MiB, "a refused copy leaves it alone (%" PRIu64 ")", s.size);
+	storage_stat_clear(&s);
+	is_err(storage_copy(st, ipool, src, ipool, src, NULL, NULL), EEXIST, "copy onto itself");
+	is_err(storage_copy(st, ipool, "nope", vpool, "nope", NULL, NULL), ENOENT, "copy of a missing image");
+	is_err(storage_stat(st, vpool, "nope", &s), ENOENT, "a failed copy leaves no image");
+	storage_stat_clear(&s);
+	is_err(storage_copy(st, ipool, src, vpool, "Bad", NULL, NULL), EINVAL, "copy to an invalid name");
+
+	if (ok_r(storage_copy(st, vpool, clone, ipool, copy2, NULL, NULL),
+	         "copy the clone, without progress"))
+		remember(ipool, copy2);
+	ok_r(storage_stat(st, ipool, copy2, &s), "stat the copy of the clone");
+	ok(!s.parent_pool && s.size == 8 * MiB, "a copy of a clone is independent, 8M");
+	storage_stat_clear(&s);
+	ok_r(storage_children(st, ipool, src, "s1", children), "children of %s@s1", src);
+	ok(children->len == 1 && contains(children, child), "copies are not clones");
+
+	ok_r(storage_remove(st, vpool, copy), "remove the copy");
+	ok_r(storage_remove(st, ipool, copy2), "remove the copy of the clone");
+	ok_r(storage_remove(st, vpool, clone), "remove the clone");
+	ok_r(storage_snap_unprotect(st, ipool, src, "s1"), "unprotect %s@s1", src);
+	ok_r(storage_snap_remove(st, ipool, src, "s1"), "remove %s@s1", src);
+	ok_r(storage_remove(st, ipool, src), "remove %s", src);
+	g_mutex_clear(&log.mutex);
+}
+
 struct worker {
 	GThread *thread;
 	const char *pool;
@@ -510,6 +622,11 @@ static int run_tests(void)
 	g_autofree char *clone2 = name("clone2");
 	g_autofree char *missing = name("missing");
 	g_autofree char *threaded = name("threads");
+	g_autofree char *ordered = name("order");
+	g_autofree char *copy_src = name("copysrc");
+	g_autofree char *copy = name("copy");
+	g_autofree char *copy_clone = name("copyclone");
+	g_autofree char *copy2 = name("copy2");
 
 	created = string_array();
 	ok_r(storage_ping(st), "ping");
@@ -518,6 +635,8 @@ static int run_tests(void)
 	test_image(ipool, base, other);
 	test_snapshots(ipool, base);
 	test_clones(ipool, vpool, base, clone, clone2);
+	test_snap_order(ipool, ordered);
+	test_copy(ipool, vpool, copy_src, copy, copy_clone, copy2);
 	test_threads(ipool, vpool, threaded);
 	ok_r(storage_remove(st, ipool, other), "remove %s", other);
 	test_cleanup();
@@ -653,6 +772,148 @@ static int cmd_disk_source(char **a)
 	return r;
 }
 
+/* Progress of the copy command, one line each, for scripts to watch. */
+static void print_progress(uint64_t done, uint64_t total, void *data)
+{
+	(void)data;
+	printf("progress %" PRIu64 " %" PRIu64 "\n", done, total);
+	fflush(stdout);
+}
+
+static int cmd_copy(char **a)
+{
+	return storage_copy(st, a[0], a[1], a[2], a[3], print_progress, NULL);
+}
+
+static gint double_cmp(gconstpointer a, gconstpointer b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* One line of figures for the calls of op that took ms[0..n) milliseconds. */
+static void print_times(const char *op, GArray *ms)
+{
+	double sum = 0;
+	double *v = (double *)ms->data;
+
+	if (ms->len == 0)
+		return;
+	g_array_sort(ms, double_cmp);
+	for (guint i = 0; i < ms->len; i++)
+		sum += v[i];
+	printf("%-14s calls %3u  min %7.2f  median %7.2f  mean %7.2f  max %7.2f ms\n", op, ms->len,
+	       v[0], v[ms->len / 2], sum / ms->len, v[ms->len - 1]);
+}
+
+static double elapsed_ms(gint64 since)
+{
+	return (g_get_monotonic_time() - since) / 1000.0;
+}
+
+/* Time each call into times; return at the first failure. */
+#define TIMED(times, call)                                        \
+	do {                                                      \
+		gint64 t0_ = g_get_monotonic_time();              \
+		int r_ = (call);                                  \
+		double ms_ = elapsed_ms(t0_);                     \
+		if (r_ < 0)                                       \
+			return r_;                                \
+		g_array_append_val((times), ms_);                 \
+	} while (0)
+
+enum { T_CREATE, T_STAT, T_LIST, T_SNAP_CREATE, T_SNAP_PROTECT, T_CLONE, T_CHILDREN,
+       T_REMOVE_CLONE, T_SNAP_UNPROTECT, T_SNAP_REMOVE, T_REMOVE, T_COUNT };
+
+static const char *const timing_ops[T_COUNT] = {
+	"create", "stat", "list", "snap_create", "snap_protect", "clone", "children",
+	"remove_clone", "snap_unprotect", "snap_remove", "remove",
+};
+
+/* The usual life of images: base, images[i] and their clones, timed. */
+static int timing_run(GArray **t, const char *base, GPtrArray *images)
+{
+	const char *ipool = st->image_pool, *vpool = st->volume_pool;
+
+	TIMED(t[T_CREATE], storage_create(st, ipool, base, 1024 * MiB));
+	for (guint i = 0; i < images->len; i++)
+		TIMED(t[T_CREATE], storage_create(st, ipool, images->pdata[i], 1024 * MiB));
+	for (guint i = 0; i < images->len; i++) {
+		struct storage_stat s;
+
+		TIMED(t[T_STAT], storage_stat(st, ipool, images->pdata[i], &s));
+		storage_stat_clear(&s);
+	}
+	for (int i = 0; i < 3; i++) {
+		g_autoptr(GPtrArray) l = string_array();
+
+		TIMED(t[T_LIST], storage_list(st, ipool, l));
+	}
+	TIMED(t[T_SNAP_CREATE], storage_snap_create(st, ipool, base, "s1"));
+	TIMED(t[T_SNAP_PROTECT], storage_snap_protect(st, ipool, base, "s1"));
+	for (guint i = 0; i < images->len; i++)
+		TIMED(t[T_CLONE], storage_clone(st, ipool, base, "s1", vpool, images->pdata[i]));
+	for (int i = 0; i < 3; i++) {
+		g_autoptr(GPtrArray) l = string_array();
+
+		TIMED(t[T_CHILDREN], storage_children(st, ipool, base, "s1", l));
+	}
+	for (guint i = 0; i < images->len; i++)
+		TIMED(t[T_REMOVE_CLONE], storage_remove(st, vpool, images->pdata[i]));
+	TIMED(t[T_SNAP_UNPROTECT], storage_snap_unprotect(st, ipool, base, "s1"));
+	TIMED(t[T_SNAP_REMOVE], storage_snap_remove(st, ipool, base, "s1"));
+	for (guint i = 0; i < images->len; i++)
+		TIMED(t[T_REMOVE], storage_remove(st, ipool, images->pdata[i]));
+	TIMED(t[T_REMOVE], storage_remove(st, ipool, base));
+	return 0;
+}
+
+/* Latency per call: COUNT images of 1 GiB (sparse), COUNT clones of one
+ * snapshot, and their removal; one line of figures per operation. */
+static int cmd_timing(char **a)
+{
+	const char *ipool = st->image_pool, *vpool = st->volume_pool;
+	g_autoptr(GPtrArray) images = string_array();
+	g_autofree char *base = NULL;
+	GArray *t[T_COUNT];
+	int64_t n;
+	int r;
+
+	if (value_parse_int(a[0], 1, 1000, &n) < 0)
+		return ep_errorf(EINVAL, "invalid count '%s'", a[0]);
+	snprintf(prefix, sizeof(prefix), "tm-%08x-", g_random_int());
+	base = name("base");
+	for (int i = 0; i < T_COUNT; i++)
+		t[i] = g_array_new(FALSE, FALSE, sizeof(double));
+	for (int64_t i = 0; i < n; i++)
+		g_ptr_array_add(images, g_strdup_printf("%s%" PRId64, prefix, i));
+
+	r = timing_run(t, base, images);
+	printf("# backend %s: %" PRId64 " images of 1 GiB (sparse), %" PRId64 " clones\n",
+	       st->ops->name, n, n);
+	for (int i = 0; i < T_COUNT; i++) {
+		print_times(timing_ops[i], t[i]);
+		g_array_unref(t[i]);
+	}
+	if (r < 0) {
+		/* keep the failure's message: the cleanup may record others */
+		g_autofree char *message = g_strdup(ep_error_message());
+
+		for (guint i = 0; i < images->len; i++) {
+			storage_remove(st, vpool, images->pdata[i]);
+			storage_remove(st, ipool, images->pdata[i]);
+		}
+		storage_snap_unprotect(st, ipool, base, "s1");
+		storage_snap_remove(st, ipool, base, "s1");
+		storage_remove(st, ipool, base);
+		ep_errorf(-r, "%s", message);
+	}
+	return r;
+}
+
+static int cmd_shell(char **a);
+
 static const struct command {
 	const char *name;
 	const char *args;
@@ -671,7 +932,10 @@ static const struct command {
 	{ "snap-list", "POOL IMAGE", cmd_snap_list },
 	{ "clone", "POOL IMAGE SNAP DST_POOL DST_IMAGE", cmd_clone },
 	{ "children", "POOL IMAGE SNAP", cmd_children },
+	{ "copy", "POOL IMAGE DST_POOL DST_IMAGE", cmd_copy },
 	{ "disk-source", "POOL IMAGE", cmd_disk_source },
+	{ "timing", "COUNT", cmd_timing },
+	{ "shell", "", cmd_shell },
 };
 
 static int usage(void)
@@ -679,29 +943,72 @@ static int usage(void)
 	fprintf(stderr, "usage: storage-test CONFIG [COMMAND ARGS...]\ncommands:\n");
 	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
 		fprintf(stderr, "  %s %s\n", commands[i].name, commands[i].args);
+	fprintf(stderr, "shell reads one command a line and answers each with\n"
+	        "  = ok MS    or    = ERRNO MS MESSAGE\n");
 	return 2;
 }
 
-static int run_command(int argc, char **argv)
+/* The command argv[0] with exactly its arguments, or NULL. */
+static const struct command *find_command(int argc, char **argv)
 {
 	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
 		const struct command *c = &commands[i];
 		g_auto(GStrv) words = g_strsplit(c->args, " ", -1);
 		int nargs = c->args[0] ? (int)g_strv_length(words) : 0;
+
+		if (strcmp(argv[0], c->name) == 0)
+			return argc - 1 == nargs ? c : NULL;
+	}
+	return NULL;
+}
+
+/* Commands from stdin on the storage opened once, as the daemon holds it:
+ * after each, "= ok MS" or "= ERRNO MS MESSAGE" with the time it took. */
+static int cmd_shell(char **a)
+{
+	char line[4096];
+
+	(void)a;
+	while (fgets(line, sizeof(line), stdin)) {
+		g_auto(GStrv) argv = NULL;
+		const struct command *c;
+		gint64 t0;
+		int argc = 0;
 		int r;
 
-		if (strcmp(argv[0], c->name) != 0)
+		if (!g_shell_parse_argv(line, &argc, &argv, NULL))
 			continue;
-		if (argc - 1 != nargs)
-			return usage();
-		r = c->run(argv + 1);
-		if (r < 0) {
-			fprintf(stderr, "%s: %s\n", ep_errno_name(-r), ep_error_message());
-			return 1;
+		c = find_command(argc, argv);
+		if (!c || c->run == cmd_shell) {
+			printf("= EINVAL 0 usage: %s\n", argv[0]);
+			fflush(stdout);
+			continue;
 		}
-		return 0;
+		ep_error_clear();
+		t0 = g_get_monotonic_time();
+		r = c->run(argv + 1);
+		if (r < 0)
+			printf("= %s %.0f %s\n", ep_errno_name(-r), elapsed_ms(t0), ep_error_message());
+		else
+			printf("= ok %.0f\n", elapsed_ms(t0));
+		fflush(stdout);
 	}
-	return usage();
+	return 0;
+}
+
+static int run_command(int argc, char **argv)
+{
+	const struct command *c = find_command(argc, argv);
+	int r;
+
+	if (!c)
+		return usage();
+	r = c->run(argv + 1);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", ep_errno_name(-r), ep_error_message());
+		return 1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
