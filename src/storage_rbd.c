@@ -2,9 +2,10 @@
  *
  * Every call goes through librados and librbd: one cluster handle shared by
  * all threads, an I/O context and an image handle per call.  The handle is
- * made in the background at open, so a cluster that is down does not stop the
- * daemon; while it is down every call fails within [storage] timeout, and the
- * next call after it is back reconnects.  See docs/storage.md.
+ * made by a worker thread, started at open and again whenever a call finds
+ * none, so a cluster that is down does not stop the daemon: every call then
+ * fails within [storage] timeout, and works again once it is back.
+ * See docs/storage.md.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -27,8 +28,6 @@
 #define RBD_DEFAULT_CLIENT "admin"
 /* copies are written under this prefix, which is no valid id, so list hides them */
 #define RBD_TMP_PREFIX ".tmp."
-/* how long the connector waits between attempts after open */
-#define RBD_RETRY_US (2 * G_USEC_PER_SEC)
 
 /* A cluster handle; the last of its users shuts it down. */
 struct rbd_conn {
@@ -46,14 +45,16 @@ struct rbd_backend {
 	const char *pools[2];       /* image_pool and volume_pool of the storage */
 
 	GMutex mutex;               /* guards everything below */
-	GCond cond;                 /* connecting ended, or closing began */
+	GCond cond;                 /* an attempt or a worker ended */
 	struct rbd_conn *conn;      /* the connected cluster, or NULL */
-	bool connecting;            /* a thread is connecting, without the mutex */
+	bool connecting;            /* a worker is connecting */
+	int workers;                /* worker threads still running */
 	unsigned attempts;          /* connection attempts finished */
 	int last_errno;             /* outcome of the last failed attempt */
 	char *last_error;
+	bool failing;               /* the last attempt failed (it was logged) */
+	bool cleaned;               /* temps of interrupted copies were removed */
 	bool closing;
-	GThread *connector;         /* connects after open, then cleans up */
 };
 
 /* What one call holds; released by call_end() whatever happened. */
@@ -137,48 +138,43 @@ static int conn_new(struct rbd_backend *rb, struct rbd_conn **out)
 	return 0;
 }
 
+static gpointer conn_worker(gpointer data);
+
+/* Start a connection attempt in a worker thread; the mutex is held. */
+static void start_attempt(struct rbd_backend *rb)
+{
+	rb->connecting = true;
+	rb->workers++;
+	g_thread_unref(g_thread_new("rbd-connect", conn_worker, rb));
+}
+
 /* The connected cluster, connecting if needed; the caller owns a reference.
- * Only one thread connects at a time; those waiting share its outcome, so a
- * cluster that is down costs each call one timeout at most. */
+ * One attempt runs at a time, in a worker: rados_connect retries up to ten
+ * times client_mount_timeout, so a call waits for it only up to timeout, and
+ * calls that arrive meanwhile share the attempt's outcome. */
 static int conn_get(struct rbd_backend *rb, struct rbd_conn **out)
 {
-	struct rbd_conn *conn = NULL;
+	gint64 deadline = g_get_monotonic_time() + (gint64)rb->timeout_s * G_USEC_PER_SEC;
 	unsigned seen;
 	int r;
 
 	g_mutex_lock(&rb->mutex);
 	seen = rb->attempts;
-	while (!rb->conn && rb->connecting)
-		g_cond_wait(&rb->cond, &rb->mutex);
+	if (!rb->conn && !rb->connecting)
+		start_attempt(rb);
+	while (!rb->conn && rb->attempts == seen)
+		if (!g_cond_wait_until(&rb->cond, &rb->mutex, deadline))
+			break;
 	if (rb->conn) {
 		g_atomic_int_inc(&rb->conn->refs);
 		*out = rb->conn;
-		g_mutex_unlock(&rb->mutex);
-		return 0;
-	}
-	if (rb->attempts != seen) {
+		r = 0;
+	} else if (rb->attempts != seen) {
 		r = ep_errorf(rb->last_errno, "%s", rb->last_error);
-		g_mutex_unlock(&rb->mutex);
-		return r;
-	}
-	rb->connecting = true;
-	g_mutex_unlock(&rb->mutex);
-
-	r = conn_new(rb, &conn);
-
-	g_mutex_lock(&rb->mutex);
-	rb->connecting = false;
-	rb->attempts++;
-	if (r == 0) {
-		g_atomic_int_inc(&conn->refs);
-		rb->conn = conn;
-		*out = conn;
 	} else {
-		rb->last_errno = -r;
-		g_free(rb->last_error);
-		rb->last_error = g_strdup(ep_error_message());
+		r = ep_errorf(ETIMEDOUT, "cannot reach the Ceph cluster of %s within %d s", rb->conf,
+		              rb->timeout_s);
 	}
-	g_cond_broadcast(&rb->cond);
 	g_mutex_unlock(&rb->mutex);
 	return r;
 }
@@ -426,34 +422,50 @@ static int remove_temps(RbdCall *c, const char *pool)
 	return r;
 }
 
-/* After open: connect, retrying until it works or close, then clean up. */
-static gpointer connector_main(gpointer data)
+/* One connection attempt; after the first success, removes the temps. */
+static gpointer conn_worker(gpointer data)
 {
 	struct rbd_backend *rb = data;
-	bool said = false;
+	struct rbd_conn *conn = NULL;
+	bool clean = false;
+	int r = conn_new(rb, &conn);
 
-	for (;;) {
-		g_auto(RbdCall) c = { .rb = rb };
-		gint64 until = g_get_monotonic_time() + RBD_RETRY_US;
-		bool stop;
-
-		if (conn_get(rb, &c.conn) == 0) {
-			for (size_t i = 0; i < G_N_ELEMENTS(rb->pools); i++)
-				remove_temps(&c, rb->pools[i]);
-			return NULL;
-		}
-		if (!said)
-			syslog(LOG_WARNING, "storage rbd: %s; retrying in the background",
-			       ep_error_message());
-		said = true;
-		g_mutex_lock(&rb->mutex);
-		while (!rb->closing && !rb->conn && g_cond_wait_until(&rb->cond, &rb->mutex, until))
-			;
-		stop = rb->closing;
-		g_mutex_unlock(&rb->mutex);
-		if (stop)
-			return NULL;
+	g_mutex_lock(&rb->mutex);
+	rb->connecting = false;
+	rb->attempts++;
+	if (r == 0) {
+		rb->conn = conn;
+		if (rb->failing)
+			syslog(LOG_NOTICE, "storage rbd: reached the Ceph cluster of %s", rb->conf);
+		rb->failing = false;
+		clean = !rb->cleaned && !rb->closing;
+		rb->cleaned = true;
+		if (clean)
+			g_atomic_int_inc(&conn->refs);
+	} else {
+		rb->last_errno = -r;
+		g_free(rb->last_error);
+		rb->last_error = g_strdup(ep_error_message());
+		if (!rb->failing)
+			syslog(LOG_WARNING, "storage rbd: %s; storage calls fail until it answers",
+			       rb->last_error);
+		rb->failing = true;
 	}
+	g_cond_broadcast(&rb->cond);
+	g_mutex_unlock(&rb->mutex);
+
+	if (clean) {
+		g_auto(RbdCall) c = { .rb = rb, .conn = conn };
+
+		for (size_t i = 0; i < G_N_ELEMENTS(rb->pools); i++)
+			remove_temps(&c, rb->pools[i]);
+	}
+
+	g_mutex_lock(&rb->mutex);
+	rb->workers--;
+	g_cond_broadcast(&rb->cond);
+	g_mutex_unlock(&rb->mutex);
+	return NULL;
 }
 
 /* [storage] key, or NULL when missing or empty. */
@@ -472,12 +484,12 @@ static void rbd_close_backend(struct storage *st)
 
 	if (!rb)
 		return;
+	/* a worker still in rados_connect may take a while: it uses rb */
 	g_mutex_lock(&rb->mutex);
 	rb->closing = true;
-	g_cond_broadcast(&rb->cond);
+	while (rb->workers > 0)
+		g_cond_wait(&rb->cond, &rb->mutex);
 	g_mutex_unlock(&rb->mutex);
-	if (rb->connector)
-		g_thread_join(rb->connector);
 	conn_unref(rb->conn);
 	g_mutex_clear(&rb->mutex);
 	g_cond_clear(&rb->cond);
@@ -551,7 +563,10 @@ static int rbd_open_backend(struct storage *st, GKeyFile *config)
 	rados_shutdown(probe);
 	if (r < 0)
 		goto fail;
-	rb->connector = g_thread_new("rbd-connect", connector_main, rb);
+	/* connect in the background: a cluster that is down must not stop the daemon */
+	g_mutex_lock(&rb->mutex);
+	start_attempt(rb);
+	g_mutex_unlock(&rb->mutex);
 	return 0;
 
 fail:
