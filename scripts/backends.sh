@@ -86,6 +86,8 @@ CONF
 	# demo, parallel tests, the system's) run side by side
 	mkdir -p /run/libvirt /var/lib/libvirt "$dir/lib"
 	unshare --mount --propagation private -- sh -c '
+		# FUSE mounts copied into the namespace would keep them alive after unmounting
+		awk '"'"'$3 ~ /^fuse/ {print $2}'"'"' /proc/self/mounts | xargs -r -n1 umount -l 2>/dev/null
 		mount -t tmpfs tmpfs /run/libvirt &&
 		mount --bind "$1/lib" /var/lib/libvirt &&
 		exec libvirtd -d -f "$1/libvirtd.conf" -p "$1/libvirtd.pid"' sh "$dir" >"$dir/stderr.log" 2>&1

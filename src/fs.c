@@ -34,6 +34,7 @@ struct handle {
 	bool dirty;             /* wbuf holds a value not yet applied */
 	bool writable;
 	bool events;            /* an events file: re-rendered at offset 0 after news */
+	bool live;              /* a live value (a console log): re-rendered when read past its end */
 	uint64_t events_seq;    /* the newest event in buf */
 };
 
@@ -812,6 +813,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		h->wbuf = (fi->flags & O_TRUNC) || !h->buf ? g_string_new(NULL)
 		                                           : g_string_new_len(h->buf->str, h->buf->len);
 	h->events = n.type == N_ATTR && n.attr->type == AT_EVENTS;
+	h->live = n.type == N_ATTR && (n.attr->flags & ATTR_LIVE) && acc == O_RDONLY;
 	if (h->events)
 		h->events_seq = events_seq(n.kind, n.key);
 	/* live values change without a record change: never keep their pages */
@@ -846,6 +848,20 @@ static void handle_refresh_events(struct op_scope *s, struct handle *h)
 	g_mutex_unlock(&h->lock);
 }
 
+static void handle_refresh_live(struct op_scope *s, struct handle *h)
+{
+	struct ep_node_info n;
+
+	g_mutex_lock(&h->lock);
+	if (tree_resolve(&s->ctx, h->path, &n) == 0) {
+		g_autoptr(GString) fresh = g_string_new(NULL);
+		if (tree_render(&s->ctx, &n, fresh) == 0)
+			g_string_assign(h->buf, fresh->str);
+		node_info_clear(&n);
+	}
+	g_mutex_unlock(&h->lock);
+}
+
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct op_scope s;
@@ -857,6 +873,9 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	scope_begin(&s, req, OP_READ);
 	if (h && h->events && off == 0)
 		handle_refresh_events(&s, h);
+	/* tail -f reads on from where it was: a growing log shows what came since */
+	if (h && h->live && h->buf && (size_t)off >= h->buf->len)
+		handle_refresh_live(&s, h);
 	b = h ? h->buf : NULL;
 	if (!b) {
 		scope_end(&s, EBADF);

@@ -101,10 +101,14 @@ static int uri_apply(struct ep_ctx *ctx, struct ep_obj *o, const char *canon)
 	return hv_host_set(o->id, canon);
 }
 
+/* Live facts; 1 (and nothing) when the host has no uri yet. */
 static int host_info(struct ep_obj *o, struct hv_host_info *info)
 {
-	int r = host_prepare(o->id);
+	int r;
 
+	if (!obj_get(o, "uri") || !*obj_get(o, "uri"))
+		return 1;
+	r = host_prepare(o->id);
 	return r < 0 ? r : hv_host_info(o->id, info);
 }
 
@@ -116,7 +120,7 @@ static int render_cpus(struct ep_obj *o, GString *out)
 	if (r == 0)
 		g_string_append_printf(out, "%u", info.cpus);
 	hv_host_info_clear(&info);
-	return r;
+	return MIN(r, 0);
 }
 
 static int render_memory(struct ep_obj *o, GString *out)
@@ -127,7 +131,7 @@ static int render_memory(struct ep_obj *o, GString *out)
 	if (r == 0)
 		g_string_append_printf(out, "%" G_GUINT64_FORMAT, info.memory);
 	hv_host_info_clear(&info);
-	return r;
+	return MIN(r, 0);
 }
 
 static int render_free_memory(struct ep_obj *o, GString *out)
@@ -138,13 +142,17 @@ static int render_free_memory(struct ep_obj *o, GString *out)
 	if (r == 0)
 		g_string_append_printf(out, "%" G_GUINT64_FORMAT, info.free_memory);
 	hv_host_info_clear(&info);
-	return r;
+	return MIN(r, 0);
 }
 
 static int render_state(struct ep_obj *o, GString *out)
 {
 	g_autofree char *state = NULL;
 
+	if (!obj_get(o, "uri") || !*obj_get(o, "uri")) {
+		g_string_append(out, "down: no uri");
+		return 0;
+	}
 	if (host_prepare(o->id) < 0) {
 		g_string_append_printf(out, "down: %s", ep_error_message());
 		return 0;
@@ -164,7 +172,7 @@ static int render_instances(struct ep_obj *o, GString *out)
 	for (guint i = 0; i < all->len; i++) {
 		struct ep_obj *inst = all->pdata[i];
 		if (!g_strcmp0(obj_get(inst, "host_id"), o->id))
-			g_string_append_printf(out, "%s%s", out->len ? " " : "", inst->id);
+			g_string_append_printf(out, "%s%s", out->len ? "\n" : "", inst->id);
 	}
 	return 0;
 }

@@ -55,6 +55,14 @@ static int set_volume(const char *vol, const char *status, const char *inst, con
 	return r;
 }
 
+/* Devices change with the domain's definition: not while it is being made. */
+static int not_building(struct ep_obj *inst)
+{
+	if (!strcmp(obj_get(inst, "status"), "building"))
+		return ep_errorf(EBUSY, "instance %s is being provisioned; try again when it is done", inst->id);
+	return 0;
+}
+
 int instance_attach_volume(struct ep_ctx *ctx, struct ep_obj *inst, struct ep_obj *vol)
 {
 	g_autofree char *dev = NULL, *xml = NULL;
@@ -62,6 +70,8 @@ int instance_attach_volume(struct ep_ctx *ctx, struct ep_obj *inst, struct ep_ob
 	int r;
 
 	(void)ctx;
+	if ((r = not_building(inst)) < 0)
+		return r;
 	if (strcmp(obj_get(vol, "status"), "available"))
 		return ep_errorf(strcmp(obj_get(vol, "status"), "draft") ? EBUSY : EINVAL,
 		                 "volume %s is %s, not available%s", vol->id, obj_get(vol, "status"),
@@ -137,6 +147,8 @@ int instance_attach_nic(struct ep_ctx *ctx, struct ep_obj *inst, struct ep_obj *
 	int r;
 
 	(void)ctx;
+	if ((r = not_building(inst)) < 0)
+		return r;
 	if (strcmp(obj_get(nic, "status"), "available"))
 		return ep_errorf(EBUSY, "nic %s is %s, not available", nic->id, obj_get(nic, "status"));
 	if (!instance_provisioned(inst)) {

@@ -145,6 +145,27 @@ int instance_unprovision(const char *id, const char *status, const char *why)
 	return 0;
 }
 
+/* Choose a host and record the choice, one placement at a time across every
+ * mount (a named lock), so two instances never take the same free memory. */
+static int place(const char *id, uint64_t memory, char **host)
+{
+	g_autoptr(db_conn) c = NULL;
+	g_autoptr(db_result) got = NULL;
+	int r;
+
+	if ((r = db_acquire(&c)) < 0)
+		return r;
+	if ((r = db_run(c, "SELECT GET_LOCK('epfs-placement', 10) AS got", &got, DB_NOPARAMS)) < 0)
+		return r;
+	if (g_strcmp0(db_get(got, 0, "got"), "1"))
+		return ep_errorf(ETIMEDOUT, "placement: another placement took too long");
+	r = host_place(memory, host);
+	if (r == 0)
+		r = db_run(c, "UPDATE instance SET host_id = ? WHERE id = ?", NULL, DB_PARAMS(*host, id));
+	db_run(c, "DO RELEASE_LOCK('epfs-placement')", NULL, DB_NOPARAMS);
+	return r;
+}
+
 /* The steps after the record says `building`; the journal row exists. */
 static int provision_steps(const char *id, const char *jid)
 {
@@ -166,9 +187,7 @@ static int provision_steps(const char *id, const char *jid)
 		return r;
 	set_progress(id, 40);
 	journal_step(jid, "place");
-	if ((r = host_place(g_ascii_strtoull(obj_get(inst, "memory"), NULL, 10), &host)) < 0)
-		return r;
-	if ((r = db_query("UPDATE instance SET host_id = ? WHERE id = ?", NULL, DB_PARAMS(host, id))) < 0)
+	if ((r = place(id, g_ascii_strtoull(obj_get(inst, "memory"), NULL, 10), &host)) < 0)
 		return r;
 	kind_changed(&kind_instances, id);
 	g_clear_pointer(&inst, obj_unref);
@@ -203,7 +222,11 @@ static int provision_job(void *data)
 	r = provision_steps(id, jid);
 	if (r < 0) {
 		g_autofree char *msg = g_strdup(ep_error_message());
-		instance_unprovision(id, "error", NULL);
+		/* what cannot be undone now is undone by rmdir (or the next start-up's recovery) */
+		if (instance_unprovision(id, "error", NULL) < 0) {
+			db_query("UPDATE instance SET status = 'error' WHERE id = ?", NULL, DB_PARAMS(id));
+			kind_changed(&kind_instances, id);
+		}
 		errlog_append(&kind_instances, id, "provision", -r, msg);
 		ep_errorf(-r, "%s", msg);
 	} else {

@@ -425,6 +425,12 @@ static int plan_change(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_att
 
 	if (a->type == AT_INFO || a->type == AT_ERROR || a->type == AT_EVENTS)
 		return ep_errorf(EINVAL, "%s cannot be set this way", a->name);
+	/* what reads back as it is written is unchanged, whatever its type accepts */
+	if (a->type != AT_LINK && a->type != AT_TEXT) {
+		g_autoptr(GString) cur = g_string_new(NULL);
+		if (render_value(o, a, cur) == 0 && !strcmp(cur->str, raw))
+			return 0;
+	}
 	if ((r = canonicalize(ctx, o, a, raw, &c.canon)) < 0)
 		return r;
 	if (unchanged(o, a, c.canon)) {

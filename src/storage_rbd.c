@@ -545,7 +545,8 @@ static int rbd_open_backend(struct storage *st, GKeyFile *config)
 	rb->pools[1] = st->volume_pool;
 
 	/* Ceph names users type.id; the id is used as is in libvirt's XML too */
-	if (!value_is_line(rb->client_id) || strpbrk(rb->client_id, " .'\"<>&")) {
+	if (!value_is_line(rb->client_id) || strpbrk(rb->client_id, " '\"<>&") ||
+	    g_str_has_prefix(rb->client_id, "client.")) {
 		r = ep_errorf(EINVAL, "[storage] client_id '%s' is not a Ceph user id (without 'client.')",
 		              rb->client_id);
 		goto fail;

@@ -265,6 +265,14 @@ static int list_child(struct ep_ctx *ctx, const char *dirpath, const char *name,
 	if ((r = tree_resolve(ctx, path, &n)) < 0)
 		return r == -ENOENT ? 0 : r;
 	r = tree_stat(ctx, &n, &st, content);
+	/* a live value its backend cannot give now is still listed: a walk goes on,
+	 * and reading the file itself reports the failure */
+	if (r < 0 && r != -ENOENT && n.type == N_ATTR) {
+		memset(&st, 0, sizeof(st));
+		stat_file(&st, attr_mode(ctx, n.obj, n.attr), 0, n.obj->mtime_us);
+		g_string_truncate(content, 0);
+		r = 0;
+	}
 	node_info_clear(&n);
 	if (r == -ENOENT)
 		return 0;

@@ -254,6 +254,14 @@ ok $? "rbd ls: the pools are empty"
 refused ENOENT "list of a pool that does not exist" st list nopool
 refused ENOENT "create in a pool that does not exist" st create nopool x 1M
 
+# configuration errors stop open; a cluster that is down does not (below)
+printf '[storage]\nbackend=rbd\nceph_conf=%s/none.conf\n' "$tmp" > "$tmp/bad.conf"
+refused ENOENT "open with a ceph.conf that does not exist" "$storage_test" "$tmp/bad.conf" ping
+printf '[storage]\nbackend=rbd\nceph_conf=%s\nclient_id=client.admin\n' "$ceph/ceph.conf" > "$tmp/bad.conf"
+refused EINVAL "open with client_id=client.admin (the id is admin)" "$storage_test" "$tmp/bad.conf" ping
+printf '[storage]\nbackend=rbd\nceph_conf=%s\ncephx=maybe\n' "$ceph/ceph.conf" > "$tmp/bad.conf"
+refused EINVAL "open with cephx=maybe" "$storage_test" "$tmp/bad.conf" ping
+
 # ---- latency per call, to compare with the same operations through FUSE ----
 
 "$storage_test" "$conf" timing 10 > "$tmp/timing" 2>&1
