@@ -40,7 +40,7 @@ static char *volume_disk_xml(const char *vol, const char *dev, int *r)
 	if ((*r = storage_disk_source(epfs_storage, epfs_storage->volume_pool, vol, src, &d.type)) < 0)
 		return NULL;
 	d.source_xml = src->str;
-	d.format = "raw";
+	d.format = storage_format(epfs_storage, epfs_storage->volume_pool, vol);
 	d.target = dev;
 	d.serial = vol;
 	return hv_disk_xml(&d);

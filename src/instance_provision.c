@@ -57,7 +57,7 @@ static int add_disk(GArray *disks, GPtrArray *strings, const char *name, const c
 	}
 	d.source_xml = g_string_free(src, FALSE);
 	g_ptr_array_add(strings, (char *)d.source_xml);
-	d.format = "raw";
+	d.format = storage_format(epfs_storage, epfs_storage->volume_pool, name);
 	d.target = target;
 	d.serial = serial;
 	g_array_append_val(disks, d);

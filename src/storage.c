@@ -270,3 +270,10 @@ int storage_disk_source(struct storage *st, const char *pool, const char *image,
 
 	return r < 0 ? r : st->ops->disk_source(st, pool, image, xml, disk_type);
 }
+
+const char *storage_format(struct storage *st, const char *pool, const char *image)
+{
+	if (!st->ops->format || !value_id_valid(pool) || !value_id_valid(image))
+		return "raw";
+	return st->ops->format(st, pool, image);
+}

@@ -77,6 +77,8 @@ struct storage_ops {
 	/* Append the libvirt <disk> source elements for pool/image to xml
 	 * (e.g. <source file='...'/> or <source protocol='rbd' ...>), and set
 	 * *disk_type to the <disk type=...> value ("file", "network"). */
+	/* The image's format for the hypervisor ("raw", "qcow2"); NULL op means raw. */
+	const char *(*format)(struct storage *st, const char *pool, const char *image);
 	int (*disk_source)(struct storage *st, const char *pool, const char *image,
 	                   GString *xml, const char **disk_type);
 };
@@ -116,6 +118,8 @@ int storage_children(struct storage *st, const char *pool, const char *image, co
                      GPtrArray *out);
 int storage_copy(struct storage *st, const char *pool, const char *image, const char *dst_pool,
                  const char *dst_image, storage_progress_fn *progress, void *data);
+/* The format the hypervisor reads pool/image in ("raw" unless the backend says otherwise). */
+const char *storage_format(struct storage *st, const char *pool, const char *image);
 int storage_disk_source(struct storage *st, const char *pool, const char *image, GString *xml,
                         const char **disk_type);
 int storage_ping(struct storage *st);
