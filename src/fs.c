@@ -2,6 +2,7 @@
 #include "fs.h"
 #include "errlog.h"
 #include "events.h"
+#include "filestore.h"
 #include "error.h"
 #include "stats.h"
 #include "tree.h"
@@ -29,6 +30,7 @@ struct node {
 struct handle {
 	GMutex lock;            /* writes, flushes and truncation of one handle in turn */
 	char *path;
+	struct filestore_file *sf;  /* a file of the file store: reads and writes go to it */
 	GString *buf;           /* content rendered at open */
 	GString *wbuf;          /* what has been written */
 	bool dirty;             /* wbuf holds a value not yet applied */
@@ -394,6 +396,7 @@ static void scope_begin(struct op_scope *s, fuse_req_t req, enum stats_op op)
 			if (groups[i] == fs.opt.admin_gid)
 				s->ctx.admin = true;
 	}
+	ctx_identify(&s->ctx);
 }
 
 static void scope_end(struct op_scope *s, int err)
@@ -545,11 +548,29 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	scope_begin(&s, req, OP_SETATTR);
 	if (!path)
 		return reply_fail(req, &s, NULL, "setattr", ENOENT);
-	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
-		return reply_fail(req, &s, path, "setattr",
-		                  ep_errorf(EPERM, "owner and mode come from the platform and cannot be changed"));
 	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
 		return reply_fail(req, &s, path, "setattr", r);
+	if (n.type == N_STORE) {
+		FH_AUTO struct fh_entry *e = fi ? fh_get(fi->fh) : NULL;
+		struct handle *h = e ? e->obj : NULL;
+		if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+			r = ep_errorf(EPERM, "files belong to the record's owner");
+		else
+			r = tree_store_setattr(&s.ctx, &n, attr, to_set, h ? h->sf : NULL);
+		node_info_clear(&n);
+		if (r < 0)
+			return reply_fail(req, &s, path, "setattr", r);
+		if ((r = stat_path(&s.ctx, path, &st, content)) < 0)
+			return reply_fail(req, &s, path, "setattr", r);
+		scope_end(&s, 0);
+		fuse_reply_attr(req, &st, fs.opt.attr_timeout);
+		return;
+	}
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		node_info_clear(&n);
+		return reply_fail(req, &s, path, "setattr",
+		                  ep_errorf(EPERM, "owner and mode come from the platform and cannot be changed"));
+	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		r = tree_may_write(&s.ctx, &n);
 		struct fh_entry *e = r == 0 && fi ? fh_get(fi->fh) : NULL;
@@ -586,7 +607,7 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 		return reply_fail(req, &s, NULL, "readlink", ENOENT);
 	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
 		return reply_fail(req, &s, path, "readlink", r);
-	if (n.type != N_RELLINK && (n.type != N_ATTR || n.attr->type != AT_LINK))
+	if (n.type != N_RELLINK && n.type != N_STORE && (n.type != N_ATTR || n.attr->type != AT_LINK))
 		r = -EINVAL;
 	else
 		r = tree_render(&s.ctx, &n, target);
@@ -607,14 +628,13 @@ static void do_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct stat st;
 	int r;
 
-	(void)mode;
 	scope_begin(&s, req, OP_MKDIR);
 	if (!ppath)
 		return reply_fail(req, &s, NULL, "mkdir", ENOENT);
 	path = child_path(ppath, name);
 	if ((r = tree_resolve(&s.ctx, ppath, &n)) < 0)
 		return reply_fail(req, &s, NULL, "mkdir", r);
-	r = tree_mkdir(&s.ctx, &n, name);
+	r = tree_mkdir(&s.ctx, &n, name, mode);
 	node_info_clear(&n);
 	if (r < 0)
 		return reply_fail(req, &s, r == -EEXIST ? path : NULL, "mkdir", r);
@@ -750,28 +770,118 @@ static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const cha
 	fs_refuse(req, parent, name, OP_LINK, "link", EPERM, "hard links are not supported");
 }
 
+/* A renamed file keeps its inode: the kernel's and ours follow it to the new path. */
+static void nodes_renamed(const char *from, const char *to)
+{
+	GHashTableIter it;
+	struct node *n;
+	size_t len = strlen(from);
+
+	g_mutex_lock(&fs.lock);
+	g_hash_table_iter_init(&it, fs.nodes);
+	while (g_hash_table_iter_next(&it, NULL, (gpointer *)&n)) {
+		if (!strncmp(n->path, from, len) && (n->path[len] == '\0' || n->path[len] == '/')) {
+			char *p = g_strconcat(to, n->path + len, NULL);
+			g_free(n->path);
+			n->path = p;
+			n->snap_time = 0;
+		}
+	}
+	g_mutex_unlock(&fs.lock);
+}
+
 static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                       const char *newname, unsigned int flags)
 {
-	(void)newparent;
-	(void)newname;
-	(void)flags;
-	fs_refuse(req, parent, name, OP_RENAME, "rename", EPERM, "ids cannot be renamed");
+	struct op_scope s;
+	g_autofree char *ppath = node_path(parent), *npath = node_path(newparent);
+	g_autofree char *from = NULL, *to = NULL;
+	struct ep_node_info n = { 0 }, np = { 0 };
+	int r;
+
+	scope_begin(&s, req, OP_RENAME);
+	if (!ppath || !npath)
+		return reply_fail(req, &s, NULL, "rename", ENOENT);
+	from = child_path(ppath, name);
+	to = child_path(npath, newname);
+	busy_enter(parent);
+	busy_enter(newparent);
+	if ((r = tree_resolve(&s.ctx, from, &n)) == 0 && (r = tree_resolve(&s.ctx, npath, &np)) == 0)
+		r = tree_rename(&s.ctx, &n, &np, newname, flags);
+	node_info_clear(&n);
+	node_info_clear(&np);
+	if (r == 0) {
+		/* a replaced file is gone: its node must not be found under the new path */
+		fuse_ino_t old = fs_ino(to);
+		g_mutex_lock(&fs.lock);
+		struct node *gone = g_hash_table_lookup(fs.nodes, &old);
+		if (gone && !strcmp(gone->path, to)) {
+			g_free(gone->path);
+			gone->path = g_strconcat(to, "\n(replaced)", NULL);
+		}
+		g_mutex_unlock(&fs.lock);
+		nodes_renamed(from, to);
+	}
+	busy_leave(parent);
+	busy_leave(newparent);
+	if (r < 0)
+		return reply_fail(req, &s, ppath, "rename", r);
+	scope_end(&s, 0);
+	fuse_reply_err(req, 0);
 }
+
+static void handle_free(struct handle *h);
 
 static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                       struct fuse_file_info *fi)
 {
-	(void)mode;
-	(void)fi;
-	fs_refuse(req, parent, name, OP_CREATE, "create", EINVAL,
-	          "not an attribute here: attributes are fixed, mkdir creates resources");
+	struct op_scope s;
+	g_autofree char *ppath = node_path(parent), *path = NULL;
+	g_autoptr(GString) content = g_string_new(NULL);
+	struct ep_node_info n = { 0 };
+	struct filestore_file *sf = NULL;
+	struct fuse_entry_param e;
+	struct handle *h;
+	struct stat st;
+	int r;
+
+	scope_begin(&s, req, OP_CREATE);
+	if (!ppath)
+		return reply_fail(req, &s, NULL, "create", ENOENT);
+	path = child_path(ppath, name);
+	busy_enter(parent);
+	if ((r = tree_resolve(&s.ctx, path, &n)) == 0) {
+		if (n.type == N_STORE)
+			r = tree_store_open(&s.ctx, &n, fi->flags | O_CREAT, mode, &sf);
+		else
+			r = ep_errorf(EINVAL, "%s: not an attribute here: attributes are fixed, mkdir creates resources",
+			              name);
+	}
+	node_info_clear(&n);
+	busy_leave(parent);
+	if (r < 0)
+		return reply_fail(req, &s, ppath, "create", r);
+	if ((r = stat_path(&s.ctx, path, &st, content)) < 0 || (r = node_ref(path, st.st_ino, NULL)) < 0) {
+		filestore_file_close(sf);
+		return reply_fail(req, &s, NULL, "create", r);
+	}
+	h = g_new0(struct handle, 1);
+	g_mutex_init(&h->lock);
+	h->path = g_strdup(path);
+	h->sf = sf;
+	h->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+	fi->fh = fh_add(h, (GDestroyNotify)handle_free);
+	fill_entry(&e, st.st_ino, &st);
+	scope_end(&s, 0);
+	fuse_reply_create(req, &e, fi);
 }
 
 static void handle_free(struct handle *h)
 {
 	if (!h)
 		return;
+	if (h->sf)
+		filestore_file_close(h->sf);
 	g_mutex_clear(&h->lock);
 	g_free(h->path);
 	if (h->buf)
@@ -799,6 +909,17 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	g_mutex_init(&h->lock);
 	h->path = g_strdup(path);
 	h->writable = acc != O_RDONLY;
+	if (n.type == N_STORE) {
+		/* a real file: reads and writes go straight to the store */
+		if ((r = tree_store_open(&s.ctx, &n, fi->flags, 0, &h->sf)) < 0)
+			goto fail;
+		fi->keep_cache = 0;
+		node_info_clear(&n);
+		fi->fh = fh_add(h, (GDestroyNotify)handle_free);
+		scope_end(&s, 0);
+		fuse_reply_open(req, fi);
+		return;
+	}
 	if (h->writable && (r = tree_may_write(&s.ctx, &n)) < 0)
 		goto fail;
 	if (acc != O_WRONLY || !(fi->flags & O_TRUNC)) {
@@ -871,6 +992,15 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 
 	(void)ino;
 	scope_begin(&s, req, OP_READ);
+	if (h && h->sf) {
+		g_autofree char *data = g_malloc(size);
+		ssize_t n = filestore_pread(h->sf, data, size, off);
+		if (n < 0)
+			return reply_fail(req, &s, h->path, "read", (int)n);
+		scope_end(&s, 0);
+		fuse_reply_buf(req, data, n);
+		return;
+	}
 	if (h && h->events && off == 0)
 		handle_refresh_events(&s, h);
 	/* tail -f reads on from where it was: a growing log shows what came since */
@@ -935,6 +1065,14 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 	(void)ino;
 	scope_begin(&s, req, OP_WRITE);
+	if (h && h->sf) {
+		ssize_t n = filestore_pwrite(h->sf, buf, size, off);
+		if (n < 0)
+			return reply_fail(req, &s, h->path, "write", (int)n);
+		scope_end(&s, 0);
+		fuse_reply_write(req, n);
+		return;
+	}
 	if (!h || !h->wbuf) {
 		scope_end(&s, EBADF);
 		fuse_reply_err(req, EBADF);
@@ -1005,9 +1143,18 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)datasync;
-	fs_flush(req, ino, fi);
+	struct op_scope s;
+	FH_AUTO struct fh_entry *e = fh_get(fi->fh);
+	struct handle *h = e ? e->obj : NULL;
+	int r;
+
+	if (!h || !h->sf)
+		return fs_flush(req, ino, fi);
+	scope_begin(&s, req, OP_FSYNC);
+	if ((r = filestore_fsync(h->sf, datasync)) < 0)
+		return reply_fail(req, &s, h->path, "fsync", r);
+	scope_end(&s, 0);
+	fuse_reply_err(req, 0);
 }
 
 static void dir_handle_free(struct dir_handle *d)
@@ -1178,7 +1325,9 @@ static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		return reply_fail(req, &s, NULL, "access", r);
 	bool dir = n.type == N_ROOT || n.type == N_COLLECTION || n.type == N_OBJECT || n.type == N_META_DIR ||
 	           n.type == N_RELDIR;
-	if ((mask & W_OK) && !dir)
+	if (n.type == N_STORE)
+		r = (mask & W_OK) ? tree_may_write(&s.ctx, &n) : 0;
+	else if ((mask & W_OK) && !dir)
 		r = tree_may_write(&s.ctx, &n);
 	else if ((mask & W_OK) && dir && !s.ctx.admin)
 		r = -EACCES;

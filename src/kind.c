@@ -276,6 +276,21 @@ bool kind_may_write(struct ep_ctx *ctx, const struct ep_kind *k, struct ep_obj *
 	return ctx->admin;
 }
 
+bool kind_visible(struct ep_ctx *ctx, const struct ep_kind *k, struct ep_obj *o)
+{
+	if (ctx->admin)
+		return true;
+	if (k->visible)
+		return k->visible(ctx, o);
+	/* below a record one may see, everything is visible */
+	return k->parent || ctx->teacher;
+}
+
+uid_t kind_owner(const struct ep_kind *k, struct ep_obj *o)
+{
+	return k->owner && o ? k->owner(o) : 0;
+}
+
 mode_t attr_mode(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_attr *a)
 {
 	(void)ctx;
@@ -440,6 +455,10 @@ static int plan_change(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_att
 	if ((a->flags & ATTR_RO) || (!a->column && !a->apply)) {
 		g_free(c.canon);
 		return ep_errorf(EACCES, "%s is read-only", a->name);
+	}
+	if ((a->flags & ATTR_ADMIN) && !ctx->admin) {
+		g_free(c.canon);
+		return ep_errorf(EACCES, "%s is changed by admins only", a->name);
 	}
 	g_array_append_val(changes, c);
 	return 0;
@@ -643,7 +662,7 @@ int kind_create(struct ep_ctx *ctx, const struct ep_kind *k, const char *parent_
 
 	if (!value_id_valid(id))
 		return ep_errorf(EINVAL, "'%s' is not a valid id: use [a-z0-9][a-z0-9._-]{0,62}", id);
-	if (!kind_may_write(ctx, k, NULL))
+	if (k->may_create ? !ctx->admin && !k->may_create(ctx, parent_key) : !kind_may_write(ctx, k, NULL))
 		return ep_errorf(EACCES, "not allowed to create %s", k->name);
 	if ((r = db_acquire(&c)) < 0)
 		return r;

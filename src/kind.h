@@ -22,9 +22,14 @@ struct ep_kind;
 struct ep_ctx {
 	uid_t uid;
 	gid_t gid;
-	bool admin;             /* root or a member of the admin group */
+	bool admin;             /* root, a member of the admin group, or a user of role admin */
+	bool teacher;           /* a user of role teacher */
+	char user[64];          /* the platform user the uid maps to ("" if none) */
 	struct db_conn *db;     /* set while a write transaction is open */
 };
+
+/* Who is asking: maps ctx->uid to a platform user and its role (users.c). */
+void ctx_identify(struct ep_ctx *ctx);
 
 /* One loaded record. */
 struct ep_obj {
@@ -57,6 +62,7 @@ enum attr_flags {
 	ATTR_RO = 1 << 0,       /* mode 0444, writes are EACCES */
 	ATTR_LIVE = 1 << 1,     /* value from a backend, not the record: no page caching */
 	ATTR_NOINFO = 1 << 2,   /* not part of info.json */
+	ATTR_ADMIN = 1 << 4,    /* only admins write it, even in a record its owner may change */
 	ATTR_ACTION = 1 << 3,   /* apply() is an action (start, attach...): it runs after the
 	                         * record's transaction, with ctx->db NULL, and may take long */
 };
@@ -92,6 +98,14 @@ struct ep_relation {
 	int (*unlink)(struct ep_ctx *ctx, struct ep_obj *o, struct ep_obj *t);
 };
 
+/* A directory whose files live in the file store (users/<u>/projects/<p>/work/). */
+struct ep_store_dir {
+	const char *name;                   /* "work" */
+	bool read_only;                     /* input/: copies nobody edits in place */
+	/* The directory's path in the file store for record o (newly allocated). */
+	char *(*path)(struct ep_obj *o);
+};
+
 /* A generated file that belongs to a collection (e.g. images/.unregistered). */
 struct ep_special {
 	const char *name;
@@ -110,8 +124,17 @@ struct ep_kind {
 	int (*create)(struct ep_ctx *ctx, const char *parent_key, const char *id);
 	/* rmdir: remove it */
 	int (*remove)(struct ep_ctx *ctx, struct ep_obj *o);
-	/* Who may write (default: admins). */
+	/* Who may write (default: admins); o is NULL for creating one. */
 	bool (*may_write)(struct ep_ctx *ctx, struct ep_obj *o);
+	/* Who may mkdir one under parent_key (default: may_write(ctx, NULL)). */
+	bool (*may_create)(struct ep_ctx *ctx, const char *parent_key);
+	/* Who may see it (o NULL: the collection); the rest is absent (default: admins
+	 * and teachers see everything, students nothing). */
+	bool (*visible)(struct ep_ctx *ctx, struct ep_obj *o);
+	/* The uid that owns it, as stat shows (default root). */
+	uid_t (*owner)(struct ep_obj *o);
+	/* Directories of files in the file store, by name (projects/<p>/work...). */
+	const struct ep_store_dir *store_dirs;
 	/* At start-up: finish or undo an operation a crash interrupted (jobs.h). */
 	int (*recover)(const char *op, const char *key, const char *step, const char *data);
 };
@@ -153,6 +176,8 @@ int kind_remove(struct ep_ctx *ctx, struct ep_obj *o);
 /* The mode of an attribute file for ctx (0644 or 0444). */
 mode_t attr_mode(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_attr *a);
 bool kind_may_write(struct ep_ctx *ctx, const struct ep_kind *k, struct ep_obj *o);
+bool kind_visible(struct ep_ctx *ctx, const struct ep_kind *k, struct ep_obj *o);
+uid_t kind_owner(const struct ep_kind *k, struct ep_obj *o);
 
 /* The relative path from o's directory up to the mount root ("../.." for images/x). */
 char *obj_path_to_root(const struct ep_obj *o);

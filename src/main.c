@@ -6,6 +6,7 @@
 #include "error.h"
 #include "events.h"
 #include "jobs.h"
+#include "filestore.h"
 #include "fs.h"
 #include "settings.h"
 #include "storage.h"
@@ -22,6 +23,7 @@
 
 GKeyFile *epfs_config;
 struct storage *epfs_storage;
+struct filestore *epfs_files;
 
 struct options {
 	char *config;
@@ -108,6 +110,10 @@ int main(int argc, char *argv[])
 		goto out_db;
 	}
 
+	if (filestore_open(epfs_config, &epfs_files) < 0) {
+		fprintf(stderr, "epfs: file store: %s\n", ep_error_message());
+		goto out_storage;
+	}
 	if (hv_init(epfs_config) < 0) {
 		fprintf(stderr, "epfs: hypervisor: %s\n", ep_error_message());
 		goto out_storage;
@@ -173,6 +179,8 @@ out_fs:
 	events_shutdown();
 	hv_shutdown();
 out_storage:
+	if (epfs_files)
+		filestore_close(epfs_files);
 	storage_close(epfs_storage);
 out_db:
 	db_close();

@@ -3,6 +3,7 @@
 #include "db.h"
 #include "epfs.h"
 #include "errlog.h"
+#include "filestore.h"
 #include "stats.h"
 #include "storage.h"
 #include "tree.h"
@@ -45,6 +46,13 @@ static int render_health(struct ep_ctx *ctx, GString *out)
 		g_string_append_printf(out, "down %s %s", epfs_storage->ops->name, ep_error_message());
 	else
 		g_string_append_printf(out, "ok %s %.3f ms", epfs_storage->ops->name,
+		                       (g_get_monotonic_time() - t0) / 1000.0);
+	g_string_append(out, "\nfilestore ");
+	t0 = g_get_monotonic_time();
+	if (filestore_ping(epfs_files) < 0)
+		g_string_append_printf(out, "down %s %s", epfs_files->description, ep_error_message());
+	else
+		g_string_append_printf(out, "ok %s %.3f ms", epfs_files->description,
 		                       (g_get_monotonic_time() - t0) / 1000.0);
 	g_string_append_c(out, '\n');
 	return 0;

@@ -26,6 +26,8 @@ static const struct setting defaults[] = {
 	{ "storage", "image_pool", "images" },
 	{ "storage", "volume_pool", "volumes" },
 	{ "storage", "timeout", "10" },
+	{ "filestore", "backend", "local" },
+	{ "filestore", "path", "/var/lib/epfs/files" },
 };
 
 int settings_load(const char *path, GKeyFile **out)

@@ -1,10 +1,15 @@
 /* tree.c: paths to nodes, and what each operation means for them. */
 #include "tree.h"
 #include "error.h"
+#include "epfs.h"
+#include "filestore.h"
 #include "fs.h"
 #include "value.h"
 
 #include <errno.h>
+#include <pwd.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
 #include <string.h>
 
 struct timespec tree_mount_time;
@@ -15,6 +20,8 @@ void node_info_clear(struct ep_node_info *n)
 	g_clear_pointer(&n->key, g_free);
 	g_clear_pointer(&n->obj, obj_unref);
 	g_clear_pointer(&n->target, obj_unref);
+	g_clear_pointer(&n->store_root, g_free);
+	g_clear_pointer(&n->store_path, g_free);
 	memset(n, 0, sizeof(*n));
 }
 
@@ -53,11 +60,13 @@ int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out)
 		switch (out->type) {
 		case N_ROOT:
 			if (!strcmp(name, ".epfs")) {
+				if (!ctx->admin)
+					goto enoent;
 				out->type = N_META_DIR;
 				break;
 			}
 			out->kind = kind_by_name(NULL, name);
-			if (!out->kind)
+			if (!out->kind || !kind_visible(ctx, out->kind, NULL))
 				goto enoent;
 			out->type = N_COLLECTION;
 			break;
@@ -81,6 +90,8 @@ int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out)
 			key = out->key ? g_strconcat(out->key, "/", name, NULL) : g_strdup(name);
 			if ((r = kind_load(out->kind, key, &out->obj)) < 0)
 				goto fail;
+			if (!kind_visible(ctx, out->kind, out->obj))
+				goto enoent;
 			g_free(out->key);
 			out->key = g_steal_pointer(&key);
 			out->type = N_OBJECT;
@@ -95,6 +106,17 @@ int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out)
 				out->type = N_RELDIR;
 				break;
 			}
+			if (out->kind->store_dirs)
+				for (const struct ep_store_dir *sd = out->kind->store_dirs; sd->name; sd++)
+					if (!strcmp(sd->name, name)) {
+						out->store = sd;
+						out->store_root = sd->path(out->obj);
+						out->store_path = g_strdup(out->store_root);
+						out->owner = kind_owner(out->kind, out->obj);
+						out->type = N_STORE;
+					}
+			if (out->type == N_STORE)
+				break;
 			if (sub) {
 				out->kind = sub;
 				g_clear_pointer(&out->obj, obj_unref);
@@ -124,6 +146,15 @@ int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out)
 			if (!out->target)
 				goto enoent;
 			out->type = N_RELLINK;
+			break;
+		}
+		case N_STORE: {
+			/* the store's own temporary files are not shown */
+			if (g_str_has_prefix(name, FILESTORE_TEMP_PREFIX) || !strcmp(name, ".") || !strcmp(name, ".."))
+				goto enoent;
+			char *p = g_strconcat(out->store_path, "/", name, NULL);
+			g_free(out->store_path);
+			out->store_path = p;
 			break;
 		}
 		default:
@@ -163,6 +194,22 @@ static void stat_file(struct stat *st, mode_t mode, size_t size, int64_t mtime_u
 	st->st_blocks = (size + 511) / 512;
 }
 
+/* A store file as shown: owned by the record's owner, read-only where the store is. */
+static void store_stat_fix(struct ep_node_info *n, struct stat *st)
+{
+	struct passwd pw, *found = NULL;
+	char buf[1024];
+
+	st->st_uid = n->owner;
+	st->st_gid = tree_admin_gid;
+	/* the owner's own group, as their home directory would show */
+	if (n->owner && getpwuid_r(n->owner, &pw, buf, sizeof(buf), &found) == 0 && found)
+		st->st_gid = pw.pw_gid;
+	if (n->store->read_only)
+		st->st_mode &= ~(mode_t)0222;
+	st->st_nlink = S_ISDIR(st->st_mode) ? 2 : 1;
+}
+
 /* Newest change among a collection's records (its mtime). */
 static int collection_mtime(struct ep_node_info *n, int64_t *mtime)
 {
@@ -186,6 +233,13 @@ int tree_render(struct ep_ctx *ctx, struct ep_node_info *n, GString *out)
 		return n->special->render(ctx, out);
 	case N_META_FILE:
 		return n->meta->render(ctx, out);
+	case N_STORE: {
+		g_autofree char *target = NULL;
+		int r = filestore_readlink(epfs_files, n->store_path, &target);
+		if (r == 0)
+			g_string_append(out, target);
+		return r;
+	}
 	case N_RELLINK: {
 		g_autofree char *up = obj_path_to_root(n->obj);
 		g_string_append_printf(out, "../%s/%s/%s", up, n->rel->target, n->target->id);
@@ -215,6 +269,7 @@ int tree_stat(struct ep_ctx *ctx, struct ep_node_info *n, struct stat *st, GStri
 	case N_OBJECT:
 	case N_RELDIR:
 		stat_dir(st, n->obj->mtime_us);
+		st->st_uid = kind_owner(n->kind, n->obj);
 		return 0;
 	case N_RELLINK:
 		g_string_truncate(content, 0);
@@ -232,6 +287,9 @@ int tree_stat(struct ep_ctx *ctx, struct ep_node_info *n, struct stat *st, GStri
 			return 0;
 		}
 		stat_file(st, attr_mode(ctx, n->obj, n->attr), content->len, n->obj->mtime_us);
+		/* what only admins change belongs to root; the rest to the record's owner */
+		if (!(n->attr->flags & ATTR_ADMIN))
+			st->st_uid = kind_owner(n->kind, n->obj);
 		return 0;
 	case N_SPECIAL:
 		g_string_truncate(content, 0);
@@ -240,6 +298,11 @@ int tree_stat(struct ep_ctx *ctx, struct ep_node_info *n, struct stat *st, GStri
 		if ((r = collection_mtime(n, &mtime)) < 0)
 			return r;
 		stat_file(st, 0444, content->len, mtime);
+		return 0;
+	case N_STORE:
+		if ((r = filestore_lstat(epfs_files, n->store_path, st)) < 0)
+			return r;
+		store_stat_fix(n, st);
 		return 0;
 	case N_META_FILE:
 		g_string_truncate(content, 0);
@@ -301,6 +364,11 @@ static char *node_path(struct ep_node_info *n)
 		g_autofree char *obj = tree_object_path(n->kind, n->key);
 		return g_strconcat(obj, "/", n->rel->name, NULL);
 	}
+	case N_STORE: {
+		g_autofree char *obj = tree_object_path(n->kind, n->key);
+		const char *rest = n->store_path + strlen(n->store_root);
+		return g_strconcat(obj, "/", n->store->name, rest, NULL);
+	}
 	default:
 		return NULL;
 	}
@@ -335,6 +403,20 @@ int tree_list(struct ep_ctx *ctx, struct ep_node_info *dir, tree_entry_cb cb, vo
 			r = list_child(ctx, path, ((struct ep_obj *)objs->pdata[i])->id, cb, data);
 		return r;
 	}
+	case N_STORE: {
+		g_autoptr(GPtrArray) ents = filestore_dirents_new();
+
+		if ((r = filestore_readdir(epfs_files, dir->store_path, ents)) < 0)
+			return r;
+		for (guint i = 0; i < ents->len; i++) {
+			struct filestore_dirent *e = ents->pdata[i];
+			if (g_str_has_prefix(e->name, FILESTORE_TEMP_PREFIX))
+				continue;
+			store_stat_fix(dir, &e->st);
+			cb(data, e->name, &e->st, NULL);
+		}
+		return 0;
+	}
 	case N_RELDIR: {
 		g_autoptr(GPtrArray) linked = g_ptr_array_new_with_free_func((GDestroyNotify)obj_unref);
 
@@ -347,6 +429,9 @@ int tree_list(struct ep_ctx *ctx, struct ep_node_info *dir, tree_entry_cb cb, vo
 	case N_OBJECT:
 		for (const struct ep_attr *a = dir->kind->attrs; a->name && r >= 0; a++)
 			r = list_child(ctx, path, a->name, cb, data);
+		if (dir->kind->store_dirs)
+			for (const struct ep_store_dir *sd = dir->kind->store_dirs; sd->name && r >= 0; sd++)
+				r = list_child(ctx, path, sd->name, cb, data);
 		if (dir->kind->relations)
 			for (const struct ep_relation *rel = dir->kind->relations; rel->name && r >= 0; rel++)
 				r = list_child(ctx, path, rel->name, cb, data);
@@ -359,9 +444,21 @@ int tree_list(struct ep_ctx *ctx, struct ep_node_info *dir, tree_entry_cb cb, vo
 	}
 }
 
+/* May ctx change files of this store directory?  0 or -errno. */
+static int store_may_write(struct ep_ctx *ctx, struct ep_node_info *n)
+{
+	if (n->store->read_only)
+		return ep_errorf(EROFS, "%s/ is read-only: it holds copies", n->store->name);
+	if (!ctx->admin && ctx->uid != n->owner)
+		return ep_errorf(EACCES, "only the owner changes these files");
+	return 0;
+}
+
 int tree_may_write(struct ep_ctx *ctx, struct ep_node_info *n)
 {
 	switch (n->type) {
+	case N_STORE:
+		return store_may_write(ctx, n);
 	case N_ATTR:
 		if (attr_mode(ctx, n->obj, n->attr) == 0444 || n->attr->type == AT_LINK)
 			return ep_errorf(EACCES, "%s is read-only", n->attr->name);
@@ -391,9 +488,28 @@ bool tree_write_incomplete(struct ep_node_info *n, const char *buf, size_t len)
 	return n->type == N_ATTR && attr_incomplete(n->attr, buf, len);
 }
 
-int tree_mkdir(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name)
+/* path/name in the store, for a new entry of directory n. */
+static char *store_child(struct ep_node_info *n, const char *name, int *r)
 {
+	*r = 0;
+	if (g_str_has_prefix(name, FILESTORE_TEMP_PREFIX)) {
+		*r = ep_errorf(EINVAL, "names starting with %s are the store's own", FILESTORE_TEMP_PREFIX);
+		return NULL;
+	}
+	return g_strconcat(n->store_path, "/", name, NULL);
+}
+
+int tree_mkdir(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name, mode_t mode)
+{
+	int r;
+
 	switch (parent->type) {
+	case N_STORE: {
+		g_autofree char *p = store_child(parent, name, &r);
+		if (!p || (r = store_may_write(ctx, parent)) < 0)
+			return r;
+		return filestore_mkdir(epfs_files, p, mode & 07777);
+	}
 	case N_COLLECTION:
 		if (special_by_name(parent->kind, name))
 			return ep_errorf(EEXIST, "%s/%s is a generated file", parent->kind->name, name);
@@ -414,8 +530,15 @@ int tree_mkdir(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name
 int tree_symlink(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name, const char *target)
 {
 	const struct ep_attr *a;
+	int r;
 
 	switch (parent->type) {
+	case N_STORE: {
+		g_autofree char *p = store_child(parent, name, &r);
+		if (!p || (r = store_may_write(ctx, parent)) < 0)
+			return r;
+		return filestore_symlink(epfs_files, target, p);
+	}
 	case N_RELDIR:
 		return relation_link(ctx, parent->rel, parent->obj, name, target);
 	case N_OBJECT:
@@ -430,7 +553,15 @@ int tree_symlink(struct ep_ctx *ctx, struct ep_node_info *parent, const char *na
 
 int tree_unlink(struct ep_ctx *ctx, struct ep_node_info *n, const char *name)
 {
+	int r;
+
 	switch (n->type) {
+	case N_STORE:
+		if (!strcmp(n->store_path, n->store_root))
+			return ep_errorf(EPERM, "%s/ is part of the record", name);
+		if ((r = store_may_write(ctx, n)) < 0)
+			return r;
+		return filestore_unlink(epfs_files, n->store_path);
 	case N_RELLINK:
 		return relation_unlink(ctx, n->rel, n->obj, name);
 	case N_ATTR:
@@ -447,7 +578,15 @@ int tree_unlink(struct ep_ctx *ctx, struct ep_node_info *n, const char *name)
 
 int tree_rmdir(struct ep_ctx *ctx, struct ep_node_info *n)
 {
+	int r;
+
 	switch (n->type) {
+	case N_STORE:
+		if (!strcmp(n->store_path, n->store_root))
+			return ep_errorf(EPERM, "%s/ is part of the record: rmdir the record itself", n->store->name);
+		if ((r = store_may_write(ctx, n)) < 0)
+			return r;
+		return filestore_rmdir(epfs_files, n->store_path);
 	case N_OBJECT:
 		return kind_remove(ctx, n->obj);
 	case N_ATTR:
@@ -506,4 +645,68 @@ void tree_changed(const struct ep_kind *k, const char *key)
 		}
 	fs_invalidate(collection);
 	fs_invalidate_entry(collection, slash + 1);
+}
+
+int tree_rename(struct ep_ctx *ctx, struct ep_node_info *n, struct ep_node_info *newparent,
+                const char *newname, unsigned flags)
+{
+	g_autofree char *to = NULL;
+	int r;
+
+	if (n->type != N_STORE || newparent->type != N_STORE)
+		return ep_errorf(EPERM, "only files can be renamed; ids cannot");
+	if (strcmp(n->store_root, newparent->store_root))
+		return ep_errorf(EXDEV, "rename across directories of different records");
+	if (!strcmp(n->store_path, n->store_root))
+		return ep_errorf(EPERM, "%s/ is part of the record", n->store->name);
+	if (!(to = store_child(newparent, newname, &r)) || (r = store_may_write(ctx, n)) < 0)
+		return r;
+	return filestore_rename(epfs_files, n->store_path, to, flags);
+}
+
+int tree_store_open(struct ep_ctx *ctx, struct ep_node_info *n, int flags, mode_t mode,
+                    struct filestore_file **out)
+{
+	int acc = flags & O_ACCMODE;
+	struct stat st;
+	int r;
+
+	if (n->type != N_STORE)
+		return -EINVAL;
+	if ((acc != O_RDONLY || (flags & (O_CREAT | O_TRUNC))) && (r = store_may_write(ctx, n)) < 0)
+		return r;
+	/* the owner's permission bits hold for the owner, as on a disk */
+	if (!(flags & O_CREAT) && ctx->uid != 0 && filestore_lstat(epfs_files, n->store_path, &st) == 0) {
+		if ((acc != O_WRONLY && !(st.st_mode & S_IRUSR)) || (acc != O_RDONLY && !(st.st_mode & S_IWUSR)))
+			return ep_errorf(EACCES, "permission denied by the file's mode %o", st.st_mode & 07777);
+	}
+	return filestore_file_open(epfs_files, n->store_path, flags & FILESTORE_OPEN_FLAGS, mode & 07777, out);
+}
+
+int tree_store_setattr(struct ep_ctx *ctx, struct ep_node_info *n, const struct stat *attr, int to_set,
+                       struct filestore_file *f)
+{
+	int r;
+
+	if (n->type != N_STORE)
+		return -EINVAL;
+	if ((r = store_may_write(ctx, n)) < 0)
+		return r;
+	if (to_set & FUSE_SET_ATTR_MODE && (r = filestore_chmod(epfs_files, n->store_path, attr->st_mode & 07777)) < 0)
+		return r;
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		r = f ? filestore_ftruncate(f, attr->st_size) : filestore_truncate(epfs_files, n->store_path, attr->st_size);
+		if (r < 0)
+			return r;
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+		struct timespec times[2] = { { 0, UTIME_OMIT }, { 0, UTIME_OMIT } };
+		if (to_set & FUSE_SET_ATTR_ATIME)
+			times[0] = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? (struct timespec){ 0, UTIME_NOW } : attr->st_atim;
+		if (to_set & FUSE_SET_ATTR_MTIME)
+			times[1] = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? (struct timespec){ 0, UTIME_NOW } : attr->st_mtim;
+		if ((r = filestore_utimens(epfs_files, n->store_path, times)) < 0)
+			return r;
+	}
+	return 0;
 }

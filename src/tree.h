@@ -22,6 +22,7 @@ enum node_type {
 	N_META_FILE,            /* .epfs/stats */
 	N_RELDIR,               /* instances/i1/volumes/: a directory of relation links */
 	N_RELLINK,              /* instances/i1/volumes/v1 -> ../../../volumes/v1 */
+	N_STORE,                /* users/u/projects/p/work/...: a file in the file store */
 };
 
 /* A file under .epfs/. */
@@ -41,6 +42,10 @@ struct ep_node_info {
 	struct ep_obj *obj;     /* the record (N_OBJECT, N_ATTR, N_RELDIR, N_RELLINK) */
 	const struct ep_relation *rel;  /* N_RELDIR, N_RELLINK */
 	struct ep_obj *target;  /* N_RELLINK: the record linked to */
+	const struct ep_store_dir *store;  /* N_STORE: the store directory it is under */
+	char *store_root;       /* N_STORE: that directory's path in the file store */
+	char *store_path;       /* N_STORE: this file's path in the file store */
+	uid_t owner;            /* N_STORE: who owns the files (the record's owner) */
 };
 
 void node_info_clear(struct ep_node_info *n);
@@ -66,7 +71,17 @@ int tree_write(struct ep_ctx *ctx, struct ep_node_info *n, const char *value);
 /* True while a partially written buffer cannot be applied yet. */
 bool tree_write_incomplete(struct ep_node_info *n, const char *buf, size_t len);
 
-int tree_mkdir(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name);
+int tree_mkdir(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name, mode_t mode);
+/* rename(2) of n to newname in newparent (the file store only). */
+int tree_rename(struct ep_ctx *ctx, struct ep_node_info *n, struct ep_node_info *newparent,
+                const char *newname, unsigned flags);
+/* Open (or with O_CREAT create) a file of the file store. */
+struct filestore_file;
+int tree_store_open(struct ep_ctx *ctx, struct ep_node_info *n, int flags, mode_t mode,
+                    struct filestore_file **out);
+/* chmod, truncate, utimens of a file of the file store (f: its open file, or NULL). */
+int tree_store_setattr(struct ep_ctx *ctx, struct ep_node_info *n, const struct stat *attr, int to_set,
+                       struct filestore_file *f);
 /* ln -s target parent/name. */
 int tree_symlink(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name, const char *target);
 /* rm of the node n, whose name is name. */

@@ -111,6 +111,11 @@ database=$DB_NAME
 backend=dir
 path=$STORAGE
 
+[filestore]
+backend=${EPFS_FILESTORE:-local}
+path=$T/files
+${EPFS_FILESTORE_CONF:-}
+
 [hypervisor]
 console_dir=$T/console
 shutdown_timeout=${EPFS_SHUTDOWN_TIMEOUT:-5}
@@ -133,7 +138,7 @@ libvirt_start() {
 
 epfs_mount() {
 	mkdir -p "$MNT"
-	"$EPFS_BIN" -f -o "config=$EPFS_CONF" ${EPFS_OPTS:-} "$MNT" >>"$T/epfs.log" 2>&1 &
+	"$EPFS_BIN" -f -o "config=$EPFS_CONF,allow_other" ${EPFS_OPTS:-} "$MNT" >>"$T/epfs.log" 2>&1 &
 	EPFS_PID=$!
 	for _ in $(seq 1 200); do
 		mountpoint -q "$MNT" && return 0
@@ -177,7 +182,8 @@ epfs_teardown() {
 epfs_setup() {
 	trap epfs_teardown EXIT
 	db_start || { echo "Bail out! cannot start MariaDB"; exit 1; }
-	mkdir -p "$STORAGE" "$T/console"
+	mkdir -p "$STORAGE" "$T/console" "$T/files"
+	chmod 755 "$T"
 	write_config
 	epfs_mount || { echo "Bail out! cannot mount epfs"; exit 1; }
 }

@@ -1,0 +1,104 @@
+/* datasets.c: users/<u>/datasets/<d>/ — data files uploaded into files/. */
+#include "db.h"
+#include "epfs.h"
+#include "error.h"
+#include "filestore.h"
+#include "people.h"
+
+#include <errno.h>
+#include <string.h>
+
+static char *files_path(struct ep_obj *o)
+{
+	return g_strdup_printf("datasets/%s/%s/files", o->parent_key, o->id);
+}
+
+static const struct ep_store_dir dataset_dirs[] = {
+	{ .name = "files", .path = files_path },
+	{ NULL },
+};
+
+/* size: the bytes of every file, from the store. */
+static int render_size(struct ep_obj *o, GString *out)
+{
+	g_autofree char *path = files_path(o);
+	uint64_t bytes = 0;
+	int r = filestore_du(epfs_files, path, &bytes);
+
+	if (r < 0)
+		return r;
+	g_string_append_printf(out, "%" G_GUINT64_FORMAT, bytes);
+	return 0;
+}
+
+static const struct ep_attr dataset_attrs[] = {
+	{ .name = "describe", .column = "describe", .type = AT_TEXT },
+	{ .name = "size", .type = AT_SIZE, .flags = ATTR_RO | ATTR_LIVE, .render = render_size },
+	{ .name = "create_time", .column = "create_time", .type = AT_TIME, .flags = ATTR_RO },
+	{ .name = "error", .type = AT_ERROR },
+	{ .name = "info.json", .type = AT_INFO },
+	{ NULL },
+};
+
+static int dataset_create(struct ep_ctx *ctx, const char *user, const char *id)
+{
+	g_autofree char *base = g_strdup_printf("datasets/%s/%s", user, id);
+	g_autofree char *files = g_strconcat(base, "/files", NULL);
+	int r;
+
+	if ((r = db_run(ctx->db, "INSERT INTO dataset (user_id, id) VALUES (?, ?)", NULL, DB_PARAMS(user, id))) < 0)
+		return r;
+	if ((r = filestore_remove_tree(epfs_files, base)) < 0 && r != -ENOENT)
+		return r;
+	return store_mkdirs(files);
+}
+
+/* rmdir: refused while projects use it; its files go with it. */
+static int dataset_remove(struct ep_ctx *ctx, struct ep_obj *o)
+{
+	g_autofree char *base = g_strdup_printf("datasets/%s/%s", o->parent_key, o->id);
+	g_autoptr(db_result) users = NULL;
+	int r;
+
+	if ((r = db_run(ctx->db, "SELECT user_id, project_id FROM project_dataset WHERE dataset_user_id = ? "
+	                         "AND dataset_id = ? LIMIT 1", &users, DB_PARAMS(o->parent_key, o->id))) < 0)
+		return r;
+	if (users->rows->len)
+		return ep_errorf(EBUSY, "dataset %s is linked from users/%s/projects/%s", o->id,
+		                 db_get(users, 0, "user_id"), db_get(users, 0, "project_id"));
+	if ((r = db_run(ctx->db, "DELETE FROM dataset WHERE user_id = ? AND id = ?", NULL,
+	                DB_PARAMS(o->parent_key, o->id))) < 0)
+		return r;
+	if ((r = filestore_remove_tree(epfs_files, base)) < 0 && r != -ENOENT)
+		return r;
+	return 0;
+}
+
+static bool owner_may_write(struct ep_ctx *ctx, struct ep_obj *o)
+{
+	return ctx->admin || (o && ctx->user[0] && !strcmp(o->parent_key, ctx->user));
+}
+
+static bool owner_may_create(struct ep_ctx *ctx, const char *user)
+{
+	return ctx->user[0] && !g_strcmp0(user, ctx->user);
+}
+
+static uid_t parent_owner(struct ep_obj *o)
+{
+	return user_uid(o->parent_key);
+}
+
+const struct ep_kind kind_datasets = {
+	.name = "datasets",
+	.table = "dataset",
+	.parent = &kind_users,
+	.parent_column = "user_id",
+	.attrs = dataset_attrs,
+	.store_dirs = dataset_dirs,
+	.create = dataset_create,
+	.remove = dataset_remove,
+	.may_write = owner_may_write,
+	.may_create = owner_may_create,
+	.owner = parent_owner,
+};
