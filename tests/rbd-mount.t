@@ -245,7 +245,10 @@ like "$(cat "$MNT/.epfs/health")" 'storage ok rbd' ".epfs/health: storage ok"
 # ---- the daemon mounts while the cluster is down ----
 
 mkdir "$V/w"; ok $? "mkdir volumes/w (a draft)"
-epfs_umount; ok $? "unmount"
+t0=$(now_ms)
+epfs_umount
+rc=$?
+ok $rc "unmount (exit status $rc, $(($(now_ms) - t0)) ms)"
 ceph_micro_stop "$CEPH"
 t0=$(now_ms)
 epfs_mount; ok $? "epfs mounts with the cluster down ($(($(now_ms) - t0)) ms)"

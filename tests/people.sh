@@ -1,0 +1,114 @@
+# tests/people.sh: people and data through the mount, run as real Unix users.
+# Sourced by people-local.t and people-sftp.t, which choose the file store.
+. "$(dirname "$0")/lib.sh"
+
+if [ "${EPFS_FILESTORE:-local}" = sftp ]; then
+	. "$EPFS_SRCDIR/scripts/sshd-test.sh"
+	mkdir -p "$T/sshd" "$T/files"
+	sshd_test_start "$T/sshd" >/dev/null 2>&1 || { echo "Bail out! cannot start sshd"; exit 1; }
+	EPFS_FILESTORE_CONF="host=$SSHD_TEST_HOST
+port=$SSHD_TEST_PORT
+user=$SSHD_TEST_USER
+key=$SSHD_TEST_KEY
+known_hosts=$SSHD_TEST_KNOWN_HOSTS
+root=$T/files"
+	trap 'epfs_teardown_sftp' EXIT
+	epfs_teardown_sftp() { epfs_umount; sshd_test_stop "$T/sshd" >/dev/null 2>&1; db_stop; rm -rf "$T"; }
+	db_start || { echo "Bail out! cannot start MariaDB"; exit 1; }
+	mkdir -p "$STORAGE" "$T/console"; chmod 755 "$T"
+	write_config; epfs_mount || { echo "Bail out! cannot mount"; exit 1; }
+else
+	epfs_setup
+fi
+mkdir -p "$T/defaults/notebooks" && echo "# Welcome" > "$T/defaults/README.md" && echo '{}' > "$T/defaults/notebooks/start.ipynb"
+printf '\n[projects]\ndefault_files=%s\n' "$T/defaults" >> "$EPFS_CONF"
+epfs_umount; epfs_mount
+like "$(cat "$MNT/.epfs/health")" "filestore ok ${EPFS_FILESTORE:-local}" "the file store is ${EPFS_FILESTORE:-local}"
+
+for u in epfs-alice epfs-bob; do id "$u" >/dev/null 2>&1 || useradd -M -s /bin/sh "$u"; done
+as() { local u=$1; shift; setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$@"; }
+U=$MNT/users
+
+# users, made by the admin and mapped to Unix uids
+mkdir "$U/alice" "$U/bob"; ok $? "an admin makes users"
+write "$(id -u epfs-alice)" "$U/alice/uid"; write "$(id -u epfs-bob)" "$U/bob/uid"
+write "Alice Liddell" "$U/alice/display_name"
+is "$(sql "SELECT uid, role FROM \`user\` WHERE id='alice'")" "$(id -u epfs-alice)	student" "the record maps alice to her uid"
+fails_with EEXIST "a uid maps to one user" write "$(id -u epfs-alice)" "$U/bob/uid"
+is "$(stat -c %U "$U/alice")" epfs-alice "users/alice belongs to epfs-alice"
+is "$(stat -c '%U %a' "$U/alice/uid")" "root 644" "her uid is root's to change"
+
+# what a student sees and may do
+is "$(as epfs-alice ls "$MNT")" users "a student sees users/ only"
+is "$(as epfs-alice ls "$U")" alice "and only herself in it"
+fails_with ENOENT "bob's directory is absent for her" as epfs-alice ls "$U/bob"
+fails_with EACCES "a student cannot make users" as epfs-alice mkdir "$U/carol"
+fails_with ENOENT "nor images" as epfs-alice mkdir "$MNT/images/x"
+fails_with EACCES "nor change her uid" as epfs-alice bash -c "echo 4242 > $U/alice/uid"
+as epfs-alice sh -c "echo alice@example.org > $U/alice/email"; ok $? "she changes her email"
+is "$(sql "SELECT email FROM \`user\` WHERE id='alice'")" alice@example.org "stored"
+
+# projects and work/
+P=$U/alice/projects/p1
+as epfs-alice mkdir "$P"; ok $? "alice makes a project"
+is "$(sql "SELECT COUNT(*) FROM project WHERE user_id='alice' AND id='p1'")" 1 "the record"
+is "$(as epfs-alice cat "$P/work/README.md")" "# Welcome" "the default files are in work/"
+ok "$([ -f "$T/files/projects/alice/p1/work/notebooks/start.ipynb" ]; echo $?)" "in the file store too"
+fails_with ENOENT "bob cannot make projects for alice: he does not see her" as epfs-bob mkdir "$U/alice/projects/p2"
+fails_with ENOENT "bob cannot read alice's files" as epfs-bob cat "$P/work/README.md"
+W=$P/work
+as epfs-alice sh -c "echo one > $W/a.txt && echo two >> $W/a.txt"; ok $? "create and append"
+is "$(cat "$T/files/projects/alice/p1/work/a.txt")" "one
+two" "the store has both lines"
+as epfs-alice perl -e 'open(my $f, "+<", $ARGV[0]) or die $!; seek($f, 0, 0); print $f "ONE"; close $f or die' "$W/a.txt"
+is "$(as epfs-alice head -1 "$W/a.txt")" ONE "O_RDWR writes in place"
+as epfs-alice truncate -s 3 "$W/a.txt"; is "$(as epfs-alice cat "$W/a.txt")" ONE "truncate"
+# a Jupyter save: temp file, fsync, rename over the notebook
+as epfs-alice sh -c "echo '{\"v\": 1}' > $W/nb.ipynb"
+as epfs-alice perl -MIO::Handle -e 'open(my $f, ">", "$ARGV[0]/.~nb.ipynb") or die $!; print $f "{\"v\": 2}\n";
+	$f->flush; $f->sync or die "fsync: $!"; close $f; rename("$ARGV[0]/.~nb.ipynb", "$ARGV[0]/nb.ipynb") or die $!' "$W"
+ok $? "a Jupyter-style save (write, fsync, rename over)"
+is "$(as epfs-alice cat "$W/nb.ipynb")" '{"v": 2}' "keeps the new content"
+ok "$([ ! -e "$W/.~nb.ipynb" ]; echo $?)" "and leaves no temporary file"
+as epfs-alice mkdir -p "$W/src/lib"; ok $? "mkdir -p"
+as epfs-alice ln -s ../a.txt "$W/src/link"; is "$(as epfs-alice readlink "$W/src/link")" ../a.txt "symlinks"
+as epfs-alice touch -d 2020-01-02T03:04:05Z "$W/a.txt"; is "$(stat -c %Y "$W/a.txt")" 1577934245 "utimens"
+as epfs-alice chmod 600 "$W/a.txt"; is "$(stat -c %a "$W/a.txt")" 600 "chmod"
+is "$(stat -c %U "$W/a.txt")" epfs-alice "files show their owner"
+as epfs-alice chmod 400 "$W/a.txt"
+fails_with EACCES "the mode holds for the owner" as epfs-alice sh -c "echo x >> $W/a.txt"
+as epfs-alice chmod 644 "$W/a.txt"
+as epfs-alice flock "$W/a.txt" true; ok $? "flock"
+as epfs-alice perl -MFcntl -e 'open(my $f, ">>", $ARGV[0]) or die; my $l = pack("s s l l i", F_WRLCK, 0, 0, 0, 0);
+	fcntl($f, F_SETLK, $l) or die "fcntl: $!"' "$W/a.txt"; ok $? "fcntl locks"
+as epfs-alice dd if=/dev/urandom of="$T/big" bs=1M count=64 status=none 2>/dev/null || dd if=/dev/urandom of="$T/big" bs=1M count=64 status=none
+as epfs-alice cp "$T/big" "$W/big"; ok $? "a 64 MiB file"
+cmp -s "$T/big" "$T/files/projects/alice/p1/work/big"; ok $? "arrives whole in the store"
+as epfs-alice cmp -s "$T/big" "$W/big"; ok $? "and reads back the same"
+as epfs-alice rm "$W/big" "$W/src/link"; as epfs-alice rmdir "$W/src/lib" "$W/src"; ok $? "unlink and rmdir"
+fails_with EROFS "input/ is read-only" as epfs-alice sh -c "echo x > $P/input/f"
+fails_with EPERM "work/ itself stays" as epfs-alice rmdir "$W"
+
+# rsync out and back reproduces the project
+mkdir "$T/out" && chown epfs-alice "$T/out"
+as epfs-alice rsync -a "$W/" "$T/out/"; ok $? "rsync -a out"
+as epfs-alice sh -c "rm -rf $W/* $W/.[!.]*" 2>/dev/null
+as epfs-alice rsync -a "$T/out/" "$W/"; ok $? "rsync -a back"
+diff -r "$T/out" "$W" >/dev/null; ok $? "the same files"
+is "$(cd "$T/out" && find . -mindepth 1 ! -type d -printf '%P %s %m %T@\n' | sort)" "$(cd "$W" && find . -mindepth 1 ! -type d -printf '%P %s %m %T@\n' | sort)" \
+	"the same sizes, modes and times of files"
+
+# datasets
+D=$U/alice/datasets/d1
+as epfs-alice mkdir "$D"; ok $? "a dataset"
+printf 'a,b\n1,2\n' > "$T/data.csv"; chmod 644 "$T/data.csv"
+as epfs-alice cp "$T/data.csv" "$D/files/"; ok $? "upload by copying into files/"
+fails_with EEXIST "cp -n of the same name" as epfs-alice sh -c "set -o noclobber; cat $T/data.csv > $D/files/data.csv"
+is "$(as epfs-alice cat "$D/size")" 8 "size is the total of the files"
+is "$(cat "$T/files/datasets/alice/d1/files/data.csv")" "$(cat "$T/data.csv")" "in the store"
+as epfs-alice rmdir "$D"; ok $? "rmdir of a dataset"
+ok "$([ ! -e "$T/files/datasets/alice/d1" ]; echo $?)" "removes its files"
+as epfs-alice rmdir "$P"; ok $? "rmdir of a project"
+ok "$([ ! -e "$T/files/projects/alice/p1" ]; echo $?)" "removes its files"
+
+done_testing
