@@ -6,6 +6,7 @@
 #include "people.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 static char *files_path(struct ep_obj *o)
@@ -30,6 +31,60 @@ static int render_size(struct ep_obj *o, GString *out)
 	g_string_append_printf(out, "%" G_GUINT64_FORMAT, bytes);
 	return 0;
 }
+
+/* preview/<file>: the names of the regular files at the top of files/. */
+static int preview_list(struct ep_obj *o, GPtrArray *out)
+{
+	g_autofree char *path = files_path(o);
+	g_autoptr(GPtrArray) ents = filestore_dirents_new();
+	int r = filestore_readdir(epfs_files, path, ents);
+
+	if (r < 0)
+		return r;
+	for (guint i = 0; i < ents->len; i++) {
+		struct filestore_dirent *e = ents->pdata[i];
+		if (S_ISREG(e->st.st_mode) && !g_str_has_prefix(e->name, FILESTORE_TEMP_PREFIX))
+			g_ptr_array_add(out, g_strdup(e->name));
+	}
+	return 0;
+}
+
+/* preview/<file>: its first 10 lines (head -n 10) and its size (du), as the seed's preview. */
+static int preview_render(struct ep_obj *o, const char *name, GString *out)
+{
+	g_autofree char *dir = files_path(o);
+	g_autofree char *path = g_strconcat(dir, "/", name, NULL);
+	g_autofree char *buf = g_malloc(65536);
+	struct filestore_file *f = NULL;
+	struct stat st;
+	ssize_t n;
+	int r, lines = 0;
+
+	if ((r = filestore_lstat(epfs_files, path, &st)) < 0)
+		return r;
+	if (!S_ISREG(st.st_mode))
+		return -ENOENT;
+	if ((r = filestore_file_open(epfs_files, path, O_RDONLY, 0, &f)) < 0)
+		return r;
+	n = filestore_pread(f, buf, 65536, 0);
+	filestore_file_close(f);
+	if (n < 0)
+		return (int)n;
+	for (ssize_t i = 0; i < n && lines < 10; i++) {
+		g_string_append_c(out, buf[i]);
+		if (buf[i] == '\n')
+			lines++;
+	}
+	if (out->len && out->str[out->len - 1] != '\n')
+		g_string_append_c(out, '\n');
+	g_string_append_printf(out, "-- %s: %" G_GUINT64_FORMAT " bytes\n", name, (guint64)st.st_size);
+	return 0;
+}
+
+static const struct ep_gen_dir dataset_gen_dirs[] = {
+	{ .name = "preview", .list = preview_list, .render = preview_render },
+	{ NULL },
+};
 
 static const struct ep_attr dataset_attrs[] = {
 	{ .name = "describe", .column = "describe", .type = AT_TEXT },
@@ -96,6 +151,7 @@ const struct ep_kind kind_datasets = {
 	.parent_column = "user_id",
 	.attrs = dataset_attrs,
 	.store_dirs = dataset_dirs,
+	.gen_dirs = dataset_gen_dirs,
 	.create = dataset_create,
 	.remove = dataset_remove,
 	.may_write = owner_may_write,

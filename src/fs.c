@@ -938,9 +938,10 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h->events)
 		h->events_seq = events_seq(n.kind, n.key);
 	/* live values change without a record change: never keep their pages */
-	fi->keep_cache = !(n.type == N_META_FILE || h->events ||
+	fi->keep_cache = !(n.type == N_META_FILE || n.type == N_GENFILE || h->events ||
 	                   (n.type == N_ATTR && (n.attr->flags & ATTR_LIVE)));
-	fi->direct_io = n.type == N_META_FILE || h->events;
+	/* generated from other files: their content changes without our record's time */
+	fi->direct_io = n.type == N_META_FILE || n.type == N_GENFILE || h->events;
 	fi->nonseekable = 0;
 	node_info_clear(&n);
 	fi->fh = fh_add(h, (GDestroyNotify)handle_free);
@@ -1324,7 +1325,7 @@ static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
 		return reply_fail(req, &s, NULL, "access", r);
 	bool dir = n.type == N_ROOT || n.type == N_COLLECTION || n.type == N_OBJECT || n.type == N_META_DIR ||
-	           n.type == N_RELDIR;
+	           n.type == N_RELDIR || n.type == N_GENDIR;
 	if (n.type == N_STORE)
 		r = (mask & W_OK) ? tree_may_write(&s.ctx, &n) : 0;
 	else if ((mask & W_OK) && !dir)

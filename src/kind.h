@@ -106,6 +106,15 @@ struct ep_store_dir {
 	char *(*path)(struct ep_obj *o);
 };
 
+/* A directory of generated read-only files in a record (datasets' preview/). */
+struct ep_gen_dir {
+	const char *name;                   /* "preview" */
+	/* The names of its files (char *, appended to out). */
+	int (*list)(struct ep_obj *o, GPtrArray *out);
+	/* The content of file name (ENOENT if there is none). */
+	int (*render)(struct ep_obj *o, const char *name, GString *out);
+};
+
 /* A generated file that belongs to a collection (e.g. images/.unregistered). */
 struct ep_special {
 	const char *name;
@@ -135,6 +144,8 @@ struct ep_kind {
 	uid_t (*owner)(struct ep_obj *o);
 	/* Directories of files in the file store, by name (projects/<p>/work...). */
 	const struct ep_store_dir *store_dirs;
+	/* Directories of generated files, by name. */
+	const struct ep_gen_dir *gen_dirs;
 	/* At start-up: finish or undo an operation a crash interrupted (jobs.h). */
 	int (*recover)(const char *op, const char *key, const char *step, const char *data);
 };

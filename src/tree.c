@@ -22,6 +22,7 @@ void node_info_clear(struct ep_node_info *n)
 	g_clear_pointer(&n->target, obj_unref);
 	g_clear_pointer(&n->store_root, g_free);
 	g_clear_pointer(&n->store_path, g_free);
+	g_clear_pointer(&n->gen_name, g_free);
 	memset(n, 0, sizeof(*n));
 }
 
@@ -115,7 +116,13 @@ int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out)
 						out->owner = kind_owner(out->kind, out->obj);
 						out->type = N_STORE;
 					}
-			if (out->type == N_STORE)
+			if (out->kind->gen_dirs)
+				for (const struct ep_gen_dir *g = out->kind->gen_dirs; g->name; g++)
+					if (!strcmp(g->name, name)) {
+						out->gen = g;
+						out->type = N_GENDIR;
+					}
+			if (out->type == N_STORE || out->type == N_GENDIR)
 				break;
 			if (sub) {
 				out->kind = sub;
@@ -148,6 +155,10 @@ int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out)
 			out->type = N_RELLINK;
 			break;
 		}
+		case N_GENDIR:
+			out->gen_name = g_strdup(name);
+			out->type = N_GENFILE;
+			break;
 		case N_STORE: {
 			/* the store's own temporary files are not shown */
 			if (g_str_has_prefix(name, FILESTORE_TEMP_PREFIX) || !strcmp(name, ".") || !strcmp(name, ".."))
@@ -233,6 +244,8 @@ int tree_render(struct ep_ctx *ctx, struct ep_node_info *n, GString *out)
 		return n->special->render(ctx, out);
 	case N_META_FILE:
 		return n->meta->render(ctx, out);
+	case N_GENFILE:
+		return n->gen->render(n->obj, n->gen_name, out);
 	case N_STORE: {
 		g_autofree char *target = NULL;
 		int r = filestore_readlink(epfs_files, n->store_path, &target);
@@ -304,6 +317,17 @@ int tree_stat(struct ep_ctx *ctx, struct ep_node_info *n, struct stat *st, GStri
 			return r;
 		store_stat_fix(n, st);
 		return 0;
+	case N_GENDIR:
+		stat_dir(st, n->obj->mtime_us);
+		st->st_uid = kind_owner(n->kind, n->obj);
+		return 0;
+	case N_GENFILE:
+		g_string_truncate(content, 0);
+		if ((r = n->gen->render(n->obj, n->gen_name, content)) < 0)
+			return r;
+		stat_file(st, 0444, content->len, n->obj->mtime_us);
+		st->st_uid = kind_owner(n->kind, n->obj);
+		return 0;
 	case N_META_FILE:
 		g_string_truncate(content, 0);
 		if ((r = n->meta->render(ctx, content)) < 0)
@@ -369,6 +393,10 @@ static char *node_path(struct ep_node_info *n)
 		const char *rest = n->store_path + strlen(n->store_root);
 		return g_strconcat(obj, "/", n->store->name, rest, NULL);
 	}
+	case N_GENDIR: {
+		g_autofree char *obj = tree_object_path(n->kind, n->key);
+		return g_strconcat(obj, "/", n->gen->name, NULL);
+	}
 	default:
 		return NULL;
 	}
@@ -403,6 +431,15 @@ int tree_list(struct ep_ctx *ctx, struct ep_node_info *dir, tree_entry_cb cb, vo
 			r = list_child(ctx, path, ((struct ep_obj *)objs->pdata[i])->id, cb, data);
 		return r;
 	}
+	case N_GENDIR: {
+		g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+
+		if ((r = dir->gen->list(dir->obj, names)) < 0)
+			return r;
+		for (guint i = 0; i < names->len && r >= 0; i++)
+			r = list_child(ctx, path, names->pdata[i], cb, data);
+		return r;
+	}
 	case N_STORE: {
 		g_autoptr(GPtrArray) ents = filestore_dirents_new();
 
@@ -432,6 +469,9 @@ int tree_list(struct ep_ctx *ctx, struct ep_node_info *dir, tree_entry_cb cb, vo
 		if (dir->kind->store_dirs)
 			for (const struct ep_store_dir *sd = dir->kind->store_dirs; sd->name && r >= 0; sd++)
 				r = list_child(ctx, path, sd->name, cb, data);
+		if (dir->kind->gen_dirs)
+			for (const struct ep_gen_dir *g = dir->kind->gen_dirs; g->name && r >= 0; g++)
+				r = list_child(ctx, path, g->name, cb, data);
 		if (dir->kind->relations)
 			for (const struct ep_relation *rel = dir->kind->relations; rel->name && r >= 0; rel++)
 				r = list_child(ctx, path, rel->name, cb, data);
@@ -467,6 +507,8 @@ int tree_may_write(struct ep_ctx *ctx, struct ep_node_info *n)
 		return 0;
 	case N_SPECIAL:
 		return ep_errorf(EACCES, "%s is read-only", n->special->name);
+	case N_GENFILE:
+		return ep_errorf(EACCES, "%s/%s is generated and read-only", n->gen->name, n->gen_name);
 	case N_META_FILE:
 		return ep_errorf(EACCES, ".epfs/%s is read-only", n->meta->name);
 	default:

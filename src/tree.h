@@ -23,6 +23,8 @@ enum node_type {
 	N_RELDIR,               /* instances/i1/volumes/: a directory of relation links */
 	N_RELLINK,              /* instances/i1/volumes/v1 -> ../../../volumes/v1 */
 	N_STORE,                /* users/u/projects/p/work/...: a file in the file store */
+	N_GENDIR,               /* users/u/datasets/d/preview/ */
+	N_GENFILE,              /* users/u/datasets/d/preview/data.csv */
 };
 
 /* A file under .epfs/. */
@@ -46,6 +48,8 @@ struct ep_node_info {
 	char *store_root;       /* N_STORE: that directory's path in the file store */
 	char *store_path;       /* N_STORE: this file's path in the file store */
 	uid_t owner;            /* N_STORE: who owns the files (the record's owner) */
+	const struct ep_gen_dir *gen;   /* N_GENDIR, N_GENFILE */
+	char *gen_name;         /* N_GENFILE */
 };
 
 void node_info_clear(struct ep_node_info *n);
