@@ -607,7 +607,8 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 		return reply_fail(req, &s, NULL, "readlink", ENOENT);
 	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
 		return reply_fail(req, &s, path, "readlink", r);
-	if (n.type != N_RELLINK && n.type != N_STORE && (n.type != N_ATTR || n.attr->type != AT_LINK))
+	if (n.type != N_RELLINK && n.type != N_STORE && !(n.type == N_GENFILE && n.gen->symlinks) &&
+	    (n.type != N_ATTR || n.attr->type != AT_LINK))
 		r = -EINVAL;
 	else
 		r = tree_render(&s.ctx, &n, target);

@@ -111,8 +111,12 @@ struct ep_gen_dir {
 	const char *name;                   /* "preview" */
 	/* The names of its files (char *, appended to out). */
 	int (*list)(struct ep_obj *o, GPtrArray *out);
-	/* The content of file name (ENOENT if there is none). */
+	/* The content of file name (ENOENT if there is none); for symlinks, the target. */
 	int (*render)(struct ep_obj *o, const char *name, GString *out);
+	/* Its entries are symlinks, made with ln -s and removed with rm. */
+	bool symlinks;
+	int (*link)(struct ep_ctx *ctx, struct ep_obj *o, const char *name, const char *target);
+	int (*unlink)(struct ep_ctx *ctx, struct ep_obj *o, const char *name);
 };
 
 /* A generated file that belongs to a collection (e.g. images/.unregistered). */

@@ -2,7 +2,9 @@
  * files, full POSIX), input/ (read-only copies of linked datasets). */
 #include "db.h"
 #include "epfs.h"
+#include "errlog.h"
 #include "error.h"
+#include "jobs.h"
 #include "filestore.h"
 #include "people.h"
 
@@ -26,8 +28,154 @@ static const struct ep_store_dir project_dirs[] = {
 	{ NULL },
 };
 
+/* ---- linked datasets: datasets/<d>@ and their copies in input/<d>/ ---- */
+
+static int linked_list(struct ep_obj *o, GPtrArray *out)
+{
+	g_autoptr(db_result) r = NULL;
+	int ret = db_query("SELECT dataset_id FROM project_dataset WHERE user_id = ? AND project_id = ? "
+	                   "ORDER BY dataset_id", &r, DB_PARAMS(o->parent_key, o->id));
+
+	if (ret < 0)
+		return ret;
+	for (guint i = 0; i < r->rows->len; i++)
+		g_ptr_array_add(out, g_strdup(db_get(r, i, "dataset_id")));
+	return 0;
+}
+
+static int linked_render(struct ep_obj *o, const char *name, GString *out)
+{
+	g_autoptr(db_result) r = NULL;
+	int ret = db_query("SELECT 1 FROM project_dataset WHERE user_id = ? AND project_id = ? AND dataset_id = ?",
+	                   &r, DB_PARAMS(o->parent_key, o->id, name));
+
+	if (ret < 0)
+		return ret;
+	if (!r->rows->len)
+		return -ENOENT;
+	g_string_append_printf(out, "../../../datasets/%s", name);
+	return 0;
+}
+
+struct copy_job {
+	char *user, *project, *dataset;
+	int percent;
+};
+
+static void copy_job_free(gpointer p)
+{
+	struct copy_job *j = p;
+
+	g_free(j->user);
+	g_free(j->project);
+	g_free(j->dataset);
+	g_free(j);
+}
+
+static bool copy_progress(uint64_t done, uint64_t total, void *opaque)
+{
+	struct copy_job *j = opaque;
+	int percent = total ? (int)(done * 99 / total) : 99;
+
+	/* one update per percent is plenty */
+	if (percent != j->percent) {
+		g_autofree char *p = g_strdup_printf("%d", percent);
+		j->percent = percent;
+		db_query("UPDATE project_dataset SET progress = ? WHERE user_id = ? AND project_id = ? AND dataset_id = ?",
+		         NULL, DB_PARAMS(p, j->user, j->project, j->dataset));
+	}
+	return true;
+}
+
+/* The copy of a linked dataset into input/, in the background. */
+static int copy_job_run(void *data)
+{
+	struct copy_job *j = data;
+	g_autofree char *src = g_strdup_printf("datasets/%s/%s/files", j->user, j->dataset);
+	g_autofree char *dst = g_strdup_printf("projects/%s/%s/input/%s", j->user, j->project, j->dataset);
+	g_autofree char *key = g_strdup_printf("%s/%s", j->user, j->project);
+	int r;
+
+	if ((r = filestore_remove_tree(epfs_files, dst)) < 0 && r != -ENOENT)
+		goto out;
+	r = filestore_copy_tree(epfs_files, src, dst, copy_progress, j);
+out:
+	db_query("UPDATE project_dataset SET status = ?, progress = ? WHERE user_id = ? AND project_id = ? "
+	         "AND dataset_id = ?", NULL,
+	         DB_PARAMS(r < 0 ? "error" : "ready", r < 0 ? "0" : "100", j->user, j->project, j->dataset));
+	if (r < 0)
+		errlog_append(&kind_projects, key, "copy dataset", -r, ep_error_message());
+	kind_changed(&kind_projects, key);
+	return r;
+}
+
+static int linked_link(struct ep_ctx *ctx, struct ep_obj *o, const char *name, const char *target)
+{
+	g_autofree char *want = g_strconcat("datasets/", name, NULL);
+	g_autofree char *dkey = g_strdup_printf("%s/%s", o->parent_key, name);
+	g_autoptr(ep_obj) ds = NULL;
+	struct copy_job *j;
+	int r;
+
+	(void)ctx;
+	if (!g_str_has_suffix(target, want) || (strlen(target) > strlen(want) &&
+	                                       target[strlen(target) - strlen(want) - 1] != '/'))
+		return ep_errorf(EINVAL, "'%s' does not point at one of your datasets/%s", target, name);
+	if ((r = kind_load(&kind_datasets, dkey, &ds)) < 0)
+		return r == -ENOENT ? ep_errorf(ENOENT, "users/%s/datasets/%s does not exist", o->parent_key, name) : r;
+	if ((r = db_query("INSERT INTO project_dataset (user_id, project_id, dataset_user_id, dataset_id) "
+	                  "VALUES (?, ?, ?, ?)", NULL, DB_PARAMS(o->parent_key, o->id, o->parent_key, name))) < 0)
+		return r == -EEXIST ? ep_errorf(EEXIST, "dataset %s is linked already", name) : r;
+	/* copies return at once; progress tells how far they are */
+	j = g_new0(struct copy_job, 1);
+	j->user = g_strdup(o->parent_key);
+	j->project = g_strdup(o->id);
+	j->dataset = g_strdup(name);
+	j->percent = -1;
+	jobs_run(copy_job_run, j, copy_job_free);
+	return 0;
+}
+
+static int linked_unlink(struct ep_ctx *ctx, struct ep_obj *o, const char *name)
+{
+	g_autofree char *dst = g_strdup_printf("projects/%s/%s/input/%s", o->parent_key, o->id, name);
+	g_autoptr(db_result) res = NULL;
+	int r;
+
+	(void)ctx;
+	if ((r = db_query("DELETE FROM project_dataset WHERE user_id = ? AND project_id = ? AND dataset_id = ?",
+	                  &res, DB_PARAMS(o->parent_key, o->id, name))) < 0)
+		return r;
+	if (res->affected == 0)
+		return ep_errorf(ENOENT, "dataset %s is not linked", name);
+	r = filestore_remove_tree(epfs_files, dst);
+	return r == -ENOENT ? 0 : r;
+}
+
+static const struct ep_gen_dir project_gen_dirs[] = {
+	{ .name = "datasets", .list = linked_list, .render = linked_render, .symlinks = true,
+	  .link = linked_link, .unlink = linked_unlink },
+	{ NULL },
+};
+
+/* progress: one line per linked dataset: "<dataset> <copying|ready|error> <percent>". */
+static int render_progress(struct ep_obj *o, GString *out)
+{
+	g_autoptr(db_result) r = NULL;
+	int ret = db_query("SELECT dataset_id, status, progress FROM project_dataset WHERE user_id = ? "
+	                   "AND project_id = ? ORDER BY dataset_id", &r, DB_PARAMS(o->parent_key, o->id));
+
+	if (ret < 0)
+		return ret;
+	for (guint i = 0; i < r->rows->len; i++)
+		g_string_append_printf(out, "%s%s %s %s", i ? "\n" : "", db_get(r, i, "dataset_id"),
+		                       db_get(r, i, "status"), db_get(r, i, "progress"));
+	return 0;
+}
+
 static const struct ep_attr project_attrs[] = {
 	{ .name = "describe", .column = "describe", .type = AT_TEXT },
+	{ .name = "progress", .type = AT_TEXT, .flags = ATTR_RO | ATTR_LIVE | ATTR_NOINFO, .render = render_progress },
 	{ .name = "create_time", .column = "create_time", .type = AT_TIME, .flags = ATTR_RO },
 	{ .name = "error", .type = AT_ERROR },
 	{ .name = "info.json", .type = AT_INFO },
@@ -127,6 +275,7 @@ const struct ep_kind kind_projects = {
 	.parent_column = "user_id",
 	.attrs = project_attrs,
 	.store_dirs = project_dirs,
+	.gen_dirs = project_gen_dirs,
 	.create = project_create,
 	.remove = project_remove,
 	.may_write = owner_may_write,

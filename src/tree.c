@@ -326,6 +326,8 @@ int tree_stat(struct ep_ctx *ctx, struct ep_node_info *n, struct stat *st, GStri
 		if ((r = n->gen->render(n->obj, n->gen_name, content)) < 0)
 			return r;
 		stat_file(st, 0444, content->len, n->obj->mtime_us);
+		if (n->gen->symlinks)
+			st->st_mode = S_IFLNK | 0777;
 		st->st_uid = kind_owner(n->kind, n->obj);
 		return 0;
 	case N_META_FILE:
@@ -581,6 +583,14 @@ int tree_symlink(struct ep_ctx *ctx, struct ep_node_info *parent, const char *na
 			return r;
 		return filestore_symlink(epfs_files, target, p);
 	}
+	case N_GENDIR:
+		if (!parent->gen->link)
+			return ep_errorf(EPERM, "%s/ holds generated files", parent->gen->name);
+		if (!kind_may_write(ctx, parent->kind, parent->obj))
+			return ep_errorf(EACCES, "not allowed to change %s/%s", parent->kind->name, parent->key);
+		r = parent->gen->link(ctx, parent->obj, name, target);
+		kind_changed(parent->kind, parent->key);
+		return r;
 	case N_RELDIR:
 		return relation_link(ctx, parent->rel, parent->obj, name, target);
 	case N_OBJECT:
@@ -598,6 +608,14 @@ int tree_unlink(struct ep_ctx *ctx, struct ep_node_info *n, const char *name)
 	int r;
 
 	switch (n->type) {
+	case N_GENFILE:
+		if (!n->gen->unlink)
+			return ep_errorf(EPERM, "%s/%s is generated", n->gen->name, name);
+		if (!kind_may_write(ctx, n->kind, n->obj))
+			return ep_errorf(EACCES, "not allowed to change %s/%s", n->kind->name, n->key);
+		r = n->gen->unlink(ctx, n->obj, name);
+		kind_changed(n->kind, n->key);
+		return r;
 	case N_STORE:
 		if (!strcmp(n->store_path, n->store_root))
 			return ep_errorf(EPERM, "%s/ is part of the record", name);
