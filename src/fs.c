@@ -3,6 +3,7 @@
 #include "errlog.h"
 #include "events.h"
 #include "filestore.h"
+#include "snippets.h"
 #include "error.h"
 #include "stats.h"
 #include "tree.h"
@@ -31,6 +32,8 @@ struct handle {
 	GMutex lock;            /* writes, flushes and truncation of one handle in turn */
 	char *path;
 	struct filestore_file *sf;  /* a file of the file store: reads and writes go to it */
+	bool snippet;           /* a snippet: what is written is stored whole at flush */
+	uint64_t snip_id;
 	GString *buf;           /* content rendered at open */
 	GString *wbuf;          /* what has been written */
 	bool dirty;             /* wbuf holds a value not yet applied */
@@ -550,6 +553,32 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		return reply_fail(req, &s, NULL, "setattr", ENOENT);
 	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
 		return reply_fail(req, &s, path, "setattr", r);
+	if (n.type == N_SNIP) {
+		FH_AUTO struct fh_entry *e = fi ? fh_get(fi->fh) : NULL;
+		struct handle *h = e ? e->obj : NULL;
+		if (h && h->wbuf && (to_set & FUSE_SET_ATTR_SIZE) && !(to_set & ~(FUSE_SET_ATTR_SIZE))) {
+			if ((size_t)attr->st_size <= h->wbuf->len)
+				g_string_truncate(h->wbuf, attr->st_size);
+			else
+				g_string_set_size(h->wbuf, attr->st_size);
+			h->dirty = true;
+			r = 0;
+		} else {
+			r = tree_snip_setattr(&s.ctx, &n, attr, to_set);
+		}
+		node_info_clear(&n);
+		if (r < 0)
+			return reply_fail(req, &s, path, "setattr", r);
+		if ((r = stat_path(&s.ctx, path, &st, content)) < 0)
+			return reply_fail(req, &s, path, "setattr", r);
+		if (h && h->wbuf && (to_set & FUSE_SET_ATTR_SIZE)) {
+			st.st_size = h->wbuf->len;
+			st.st_blocks = (st.st_size + 511) / 512;
+		}
+		scope_end(&s, 0);
+		fuse_reply_attr(req, &st, fs.opt.attr_timeout);
+		return;
+	}
 	if (n.type == N_STORE) {
 		FH_AUTO struct fh_entry *e = fi ? fh_get(fi->fh) : NULL;
 		struct handle *h = e ? e->obj : NULL;
@@ -851,7 +880,18 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return reply_fail(req, &s, NULL, "create", ENOENT);
 	path = child_path(ppath, name);
 	busy_enter(parent);
-	if ((r = tree_resolve(&s.ctx, path, &n)) == 0) {
+	uint64_t snip_id = 0;
+	bool snippet = false;
+	struct ep_node_info pn = { 0 };
+
+	if ((r = tree_resolve(&s.ctx, ppath, &pn)) < 0) {
+		/* nothing to create in */
+	} else if (pn.type == N_SNIP) {
+		snippet = true;
+		r = tree_snip_create(&s.ctx, &pn, name, &snip_id);
+	} else if (pn.type != N_STORE) {
+		r = ep_errorf(EINVAL, "%s: not an attribute here: attributes are fixed, mkdir creates resources", name);
+	} else if ((r = tree_resolve(&s.ctx, path, &n)) == 0) {
 		if (n.type == N_STORE)
 			r = tree_store_open(&s.ctx, &n, fi->flags | O_CREAT, mode, &sf);
 		else
@@ -859,6 +899,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			              name);
 	}
 	node_info_clear(&n);
+	node_info_clear(&pn);
 	busy_leave(parent);
 	if (r < 0)
 		return reply_fail(req, &s, ppath, "create", r);
@@ -871,6 +912,12 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	h->path = g_strdup(path);
 	h->sf = sf;
 	h->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+	if (snippet) {
+		h->snippet = true;
+		h->snip_id = snip_id;
+		h->buf = g_string_new(NULL);
+		h->wbuf = g_string_new(NULL);
+	}
 	fi->fh = fh_add(h, (GDestroyNotify)handle_free);
 	fill_entry(&e, st.st_ino, &st);
 	scope_end(&s, 0);
@@ -921,6 +968,15 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 		return;
 	}
+	if (n.type == N_SNIP) {
+		if (n.snip->dir) {
+			r = -EISDIR;
+			goto fail;
+		}
+		h->snippet = true;
+		h->snip_id = n.snip->id;
+		fi->keep_cache = 0;
+	}
 	if (h->writable && (r = tree_may_write(&s.ctx, &n)) < 0)
 		goto fail;
 	if (acc != O_WRONLY || !(fi->flags & O_TRUNC)) {
@@ -934,15 +990,17 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h->writable)
 		h->wbuf = (fi->flags & O_TRUNC) || !h->buf ? g_string_new(NULL)
 		                                           : g_string_new_len(h->buf->str, h->buf->len);
+	/* `> snippet` empties it even if nothing is written */
+	h->dirty = h->snippet && h->writable && (fi->flags & O_TRUNC);
 	h->events = n.type == N_ATTR && n.attr->type == AT_EVENTS;
 	h->live = n.type == N_ATTR && (n.attr->flags & ATTR_LIVE) && acc == O_RDONLY;
 	if (h->events)
 		h->events_seq = events_seq(n.kind, n.key);
 	/* live values change without a record change: never keep their pages */
-	fi->keep_cache = !(n.type == N_META_FILE || n.type == N_GENFILE || h->events ||
+	fi->keep_cache = !(n.type == N_META_FILE || n.type == N_SNIP || n.type == N_GENFILE || h->events ||
 	                   (n.type == N_ATTR && (n.attr->flags & ATTR_LIVE)));
-	/* generated from other files: their content changes without our record's time */
-	fi->direct_io = n.type == N_META_FILE || n.type == N_GENFILE || h->events;
+	/* generated from other files, or changed whole at close: their size is not the cached one */
+	fi->direct_io = n.type == N_META_FILE || n.type == N_GENFILE || n.type == N_SNIP || h->events;
 	fi->nonseekable = 0;
 	node_info_clear(&n);
 	fi->fh = fh_add(h, (GDestroyNotify)handle_free);
@@ -1029,6 +1087,11 @@ static int handle_apply(struct op_scope *s, struct handle *h)
 	int r;
 
 	h->dirty = false;
+	if (h->snippet) {
+		r = snip_write(h->snip_id, h->wbuf->str, h->wbuf->len);
+		fs_invalidate(h->path);
+		return r;
+	}
 	if ((r = tree_resolve(&s->ctx, h->path, &n)) < 0)
 		return r;
 	value = g_strndup(h->wbuf->str, h->wbuf->len);
@@ -1080,7 +1143,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	if (off + size > WRITE_MAX) {
+	if (off + size > (h->snippet ? 16 * WRITE_MAX : WRITE_MAX)) {
 		g_autofree char *op = write_opname(h->path);
 		return reply_fail(req, &s, h->path, op, ep_errorf(EFBIG, "values are limited to %d bytes", WRITE_MAX));
 	}
@@ -1089,7 +1152,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	g_string_overwrite_len(h->wbuf, off, buf, size);
 	h->dirty = true;
 	/* a value is applied once it is complete, so `echo` reports errors itself */
-	if (h->wbuf->len && h->wbuf->str[h->wbuf->len - 1] == '\n') {
+	if (!h->snippet && h->wbuf->len && h->wbuf->str[h->wbuf->len - 1] == '\n') {
 		if (tree_resolve(&s.ctx, h->path, &n) == 0) {
 			incomplete = tree_write_incomplete(&n, h->wbuf->str, h->wbuf->len);
 			node_info_clear(&n);
@@ -1325,16 +1388,27 @@ static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		return reply_fail(req, &s, NULL, "access", ENOENT);
 	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
 		return reply_fail(req, &s, NULL, "access", r);
-	bool dir = n.type == N_ROOT || n.type == N_COLLECTION || n.type == N_OBJECT || n.type == N_META_DIR ||
-	           n.type == N_RELDIR || n.type == N_GENDIR;
-	if (n.type == N_STORE)
-		r = (mask & W_OK) ? tree_may_write(&s.ctx, &n) : 0;
-	else if ((mask & W_OK) && !dir)
-		r = tree_may_write(&s.ctx, &n);
-	else if ((mask & W_OK) && dir && !s.ctx.admin)
-		r = -EACCES;
-	else if ((mask & X_OK) && !dir)
-		r = -EACCES;
+	{
+		g_autoptr(GString) content = g_string_new(NULL);
+		struct stat st;
+		bool dir;
+
+		if ((r = tree_stat(&s.ctx, &n, &st, content)) == 0) {
+			dir = S_ISDIR(st.st_mode);
+			if (mask & W_OK) {
+				/* the file store and snippets follow their owner; the rest is admins' */
+				if (n.type == N_STORE || n.type == N_SNIP)
+					r = (n.type == N_SNIP && dir) ? (kind_may_write(&s.ctx, n.kind, n.obj) ? 0 : -EACCES)
+					                              : tree_may_write(&s.ctx, &n);
+				else if (dir)
+					r = s.ctx.admin ? 0 : -EACCES;
+				else
+					r = tree_may_write(&s.ctx, &n);
+			}
+			if (r == 0 && (mask & X_OK) && !dir && !(st.st_mode & 0111))
+				r = -EACCES;
+		}
+	}
 	node_info_clear(&n);
 	scope_end(&s, r);
 	fuse_reply_err(req, -r);

@@ -148,6 +148,8 @@ struct ep_kind {
 	uid_t (*owner)(struct ep_obj *o);
 	/* Directories of files in the file store, by name (projects/<p>/work...). */
 	const struct ep_store_dir *store_dirs;
+	/* The record has snippets/, a tree of text files kept in the database. */
+	bool has_snippets;
 	/* Directories of generated files, by name. */
 	const struct ep_gen_dir *gen_dirs;
 	/* At start-up: finish or undo an operation a crash interrupted (jobs.h). */

@@ -4,6 +4,7 @@
 #include "epfs.h"
 #include "filestore.h"
 #include "fs.h"
+#include "snippets.h"
 #include "value.h"
 
 #include <errno.h>
@@ -23,6 +24,7 @@ void node_info_clear(struct ep_node_info *n)
 	g_clear_pointer(&n->store_root, g_free);
 	g_clear_pointer(&n->store_path, g_free);
 	g_clear_pointer(&n->gen_name, g_free);
+	g_clear_pointer(&n->snip, g_free);
 	memset(n, 0, sizeof(*n));
 }
 
@@ -122,7 +124,13 @@ int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out)
 						out->gen = g;
 						out->type = N_GENDIR;
 					}
-			if (out->type == N_STORE || out->type == N_GENDIR)
+			if (out->kind->has_snippets && !strcmp(name, "snippets")) {
+				out->snip = g_new0(struct snip, 1);
+				out->snip->dir = true;
+				out->snip->mtime_us = out->obj->mtime_us;
+				out->type = N_SNIP;
+			}
+			if (out->type == N_STORE || out->type == N_GENDIR || out->type == N_SNIP)
 				break;
 			if (sub) {
 				out->kind = sub;
@@ -159,6 +167,16 @@ int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out)
 			out->gen_name = g_strdup(name);
 			out->type = N_GENFILE;
 			break;
+		case N_SNIP: {
+			struct snip next;
+
+			if (!out->snip->dir)
+				goto enoent;
+			if ((r = snip_lookup(out->obj->id, out->snip->id, name, &next)) < 0)
+				goto fail;
+			*out->snip = next;
+			break;
+		}
 		case N_STORE: {
 			/* the store's own temporary files are not shown */
 			if (g_str_has_prefix(name, FILESTORE_TEMP_PREFIX) || !strcmp(name, ".") || !strcmp(name, ".."))
@@ -246,6 +264,8 @@ int tree_render(struct ep_ctx *ctx, struct ep_node_info *n, GString *out)
 		return n->meta->render(ctx, out);
 	case N_GENFILE:
 		return n->gen->render(n->obj, n->gen_name, out);
+	case N_SNIP:
+		return n->snip->dir ? -EISDIR : snip_read(n->snip->id, out);
 	case N_STORE: {
 		g_autofree char *target = NULL;
 		int r = filestore_readlink(epfs_files, n->store_path, &target);
@@ -319,6 +339,18 @@ int tree_stat(struct ep_ctx *ctx, struct ep_node_info *n, struct stat *st, GStri
 		return 0;
 	case N_GENDIR:
 		stat_dir(st, n->obj->mtime_us);
+		st->st_uid = kind_owner(n->kind, n->obj);
+		return 0;
+	case N_SNIP:
+		if (n->snip->dir) {
+			stat_dir(st, n->snip->mtime_us);
+		} else {
+			/* the bytes, for the open that follows (fs keeps what stat rendered) */
+			g_string_truncate(content, 0);
+			if ((r = snip_read(n->snip->id, content)) < 0)
+				return r;
+			stat_file(st, 0644, content->len, n->snip->mtime_us);
+		}
 		st->st_uid = kind_owner(n->kind, n->obj);
 		return 0;
 	case N_GENFILE:
@@ -433,6 +465,26 @@ int tree_list(struct ep_ctx *ctx, struct ep_node_info *dir, tree_entry_cb cb, vo
 			r = list_child(ctx, path, ((struct ep_obj *)objs->pdata[i])->id, cb, data);
 		return r;
 	}
+	case N_SNIP: {
+		g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+		g_autoptr(GArray) snips = g_array_new(FALSE, FALSE, sizeof(struct snip));
+
+		if (!dir->snip->dir)
+			return -ENOTDIR;
+		if ((r = snip_list(dir->obj->id, dir->snip->id, names, snips)) < 0)
+			return r;
+		for (guint i = 0; i < names->len; i++) {
+			struct snip *sn = &g_array_index(snips, struct snip, i);
+			struct stat st = { 0 };
+			if (sn->dir)
+				stat_dir(&st, sn->mtime_us);
+			else
+				stat_file(&st, 0644, sn->size, sn->mtime_us);
+			st.st_uid = kind_owner(dir->kind, dir->obj);
+			cb(data, names->pdata[i], &st, NULL);
+		}
+		return 0;
+	}
 	case N_GENDIR: {
 		g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
 
@@ -474,6 +526,8 @@ int tree_list(struct ep_ctx *ctx, struct ep_node_info *dir, tree_entry_cb cb, vo
 		if (dir->kind->gen_dirs)
 			for (const struct ep_gen_dir *g = dir->kind->gen_dirs; g->name && r >= 0; g++)
 				r = list_child(ctx, path, g->name, cb, data);
+		if (dir->kind->has_snippets && r >= 0)
+			r = list_child(ctx, path, "snippets", cb, data);
 		if (dir->kind->relations)
 			for (const struct ep_relation *rel = dir->kind->relations; rel->name && r >= 0; rel++)
 				r = list_child(ctx, path, rel->name, cb, data);
@@ -496,11 +550,20 @@ static int store_may_write(struct ep_ctx *ctx, struct ep_node_info *n)
 	return 0;
 }
 
+static int snip_may_write(struct ep_ctx *ctx, struct ep_node_info *n)
+{
+	if (!kind_may_write(ctx, n->kind, n->obj))
+		return ep_errorf(EACCES, "only the owner changes these snippets");
+	return 0;
+}
+
 int tree_may_write(struct ep_ctx *ctx, struct ep_node_info *n)
 {
 	switch (n->type) {
 	case N_STORE:
 		return store_may_write(ctx, n);
+	case N_SNIP:
+		return n->snip->dir ? -EISDIR : snip_may_write(ctx, n);
 	case N_ATTR:
 		if (attr_mode(ctx, n->obj, n->attr) == 0444 || n->attr->type == AT_LINK)
 			return ep_errorf(EACCES, "%s is read-only", n->attr->name);
@@ -553,6 +616,14 @@ int tree_mkdir(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name
 		if (!p || (r = store_may_write(ctx, parent)) < 0)
 			return r;
 		return filestore_mkdir(epfs_files, p, mode & 07777);
+	}
+	case N_SNIP: {
+		uint64_t id;
+		if (!parent->snip->dir)
+			return -ENOTDIR;
+		if ((r = snip_may_write(ctx, parent)) < 0)
+			return r;
+		return snip_create(parent->obj->id, parent->snip->id, name, true, &id);
 	}
 	case N_COLLECTION:
 		if (special_by_name(parent->kind, name))
@@ -608,6 +679,12 @@ int tree_unlink(struct ep_ctx *ctx, struct ep_node_info *n, const char *name)
 	int r;
 
 	switch (n->type) {
+	case N_SNIP:
+		if (n->snip->dir)
+			return -EISDIR;
+		if ((r = snip_may_write(ctx, n)) < 0)
+			return r;
+		return snip_remove(n->obj->id, n->snip->id);
 	case N_GENFILE:
 		if (!n->gen->unlink)
 			return ep_errorf(EPERM, "%s/%s is generated", n->gen->name, name);
@@ -641,6 +718,15 @@ int tree_rmdir(struct ep_ctx *ctx, struct ep_node_info *n)
 	int r;
 
 	switch (n->type) {
+	case N_SNIP:
+		/* a node goes with its subtree (SPEC: deleting a node deletes its subtree) */
+		if (!n->snip->id)
+			return ep_errorf(EPERM, "snippets/ is part of the user");
+		if (!n->snip->dir)
+			return -ENOTDIR;
+		if ((r = snip_may_write(ctx, n)) < 0)
+			return r;
+		return snip_remove(n->obj->id, n->snip->id);
 	case N_STORE:
 		if (!strcmp(n->store_path, n->store_root))
 			return ep_errorf(EPERM, "%s/ is part of the record: rmdir the record itself", n->store->name);
@@ -713,6 +799,15 @@ int tree_rename(struct ep_ctx *ctx, struct ep_node_info *n, struct ep_node_info 
 	g_autofree char *to = NULL;
 	int r;
 
+	if (n->type == N_SNIP && newparent->type == N_SNIP) {
+		if (!n->snip->id || n->obj != newparent->obj || strcmp(n->obj->id, newparent->obj->id))
+			return ep_errorf(EXDEV, "snippets move within one user's tree");
+		if (!newparent->snip->dir)
+			return -ENOTDIR;
+		if ((r = snip_may_write(ctx, n)) < 0)
+			return r;
+		return snip_rename(n->obj->id, n->snip->id, newparent->snip->id, newname, flags & RENAME_NOREPLACE);
+	}
 	if (n->type != N_STORE || newparent->type != N_STORE)
 		return ep_errorf(EPERM, "only files can be renamed; ids cannot");
 	if (strcmp(n->store_root, newparent->store_root))
@@ -766,6 +861,50 @@ int tree_store_setattr(struct ep_ctx *ctx, struct ep_node_info *n, const struct 
 		if (to_set & FUSE_SET_ATTR_MTIME)
 			times[1] = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? (struct timespec){ 0, UTIME_NOW } : attr->st_mtim;
 		if ((r = filestore_utimens(epfs_files, n->store_path, times)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+int tree_snip_create(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name, uint64_t *id)
+{
+	int r;
+
+	if (parent->type != N_SNIP)
+		return -EINVAL;
+	if (!parent->snip->dir)
+		return -ENOTDIR;
+	if ((r = snip_may_write(ctx, parent)) < 0)
+		return r;
+	return snip_create(parent->obj->id, parent->snip->id, name, false, id);
+}
+
+int tree_snip_setattr(struct ep_ctx *ctx, struct ep_node_info *n, const struct stat *attr, int to_set)
+{
+	int r;
+
+	if (n->type != N_SNIP)
+		return -EINVAL;
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+		return ep_errorf(EPERM, "snippets have no modes or owners of their own");
+	if ((r = snip_may_write(ctx, n)) < 0)
+		return r;
+	if ((to_set & FUSE_SET_ATTR_SIZE) && !n->snip->dir) {
+		g_autoptr(GString) text = g_string_new(NULL);
+		if ((r = snip_read(n->snip->id, text)) < 0)
+			return r;
+		if ((size_t)attr->st_size < text->len)
+			g_string_truncate(text, attr->st_size);
+		else
+			return attr->st_size == (off_t)text->len ? 0 : ep_errorf(EINVAL, "snippets grow by writing");
+		if ((r = snip_write(n->snip->id, text->str, text->len)) < 0)
+			return r;
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME) {
+		int64_t us = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? g_get_real_time()
+		                                                 : (int64_t)attr->st_mtim.tv_sec * G_USEC_PER_SEC +
+		                                                   attr->st_mtim.tv_nsec / 1000;
+		if ((r = snip_set_mtime(n->snip->id, us)) < 0)
 			return r;
 	}
 	return 0;

@@ -25,6 +25,7 @@ enum node_type {
 	N_STORE,                /* users/u/projects/p/work/...: a file in the file store */
 	N_GENDIR,               /* users/u/datasets/d/preview/ */
 	N_GENFILE,              /* users/u/datasets/d/preview/data.csv */
+	N_SNIP,                 /* users/u/snippets/...: a node of the snippet tree */
 };
 
 /* A file under .epfs/. */
@@ -50,6 +51,7 @@ struct ep_node_info {
 	uid_t owner;            /* N_STORE: who owns the files (the record's owner) */
 	const struct ep_gen_dir *gen;   /* N_GENDIR, N_GENFILE */
 	char *gen_name;         /* N_GENFILE */
+	struct snip *snip;      /* N_SNIP: the node (id 0: snippets/ itself) */
 };
 
 void node_info_clear(struct ep_node_info *n);
@@ -79,6 +81,10 @@ int tree_mkdir(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name
 /* rename(2) of n to newname in newparent (the file store only). */
 int tree_rename(struct ep_ctx *ctx, struct ep_node_info *n, struct ep_node_info *newparent,
                 const char *newname, unsigned flags);
+/* Snippets: create a file, read it, write it back whole, and set its size or time. */
+int tree_snip_create(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name, uint64_t *id);
+int tree_snip_setattr(struct ep_ctx *ctx, struct ep_node_info *n, const struct stat *attr, int to_set);
+
 /* Open (or with O_CREAT create) a file of the file store. */
 struct filestore_file;
 int tree_store_open(struct ep_ctx *ctx, struct ep_node_info *n, int flags, mode_t mode,

@@ -162,4 +162,5 @@ const struct ep_kind kind_users = {
 	.may_write = user_may_write,
 	.visible = user_visible,
 	.owner = user_owner,
+	.has_snippets = true,
 };

@@ -89,6 +89,24 @@ as epfs-alice rm "$W/big" "$W/src/link"; as epfs-alice rmdir "$W/src/lib" "$W/sr
 fails_with EROFS "input/ is read-only" as epfs-alice sh -c "echo x > $P/input/f"
 fails_with EPERM "work/ itself stays" as epfs-alice rmdir "$W"
 
+# snippets: a tree in the database
+S=$U/alice/snippets
+as epfs-alice mkdir -p "$S/python/io"; ok $? "mkdir -p in snippets/"; tail -2 "$MNT/.epfs/errors" | sed "s/^/# /"
+as epfs-alice sh -c "printf 'print(1)\n' > $S/python/hello.py"; ok $? "a snippet"
+is "$(as epfs-alice cat "$S/python/hello.py")" "print(1)" "reads back"
+is "$(sql "SELECT REPLACE(content, '\n', '|') FROM snippet WHERE name='hello.py'")" "print(1)|" "stored in the database"
+is "$(stat -c %s "$S/python/hello.py")" 9 "st_size"
+as epfs-alice sh -c "echo 'x = 2' >> $S/python/hello.py"; is "$(as epfs-alice cat "$S/python/hello.py" | wc -l)" 2 "append"
+as epfs-alice mv "$S/python/hello.py" "$S/python/io/hi.py"; ok $? "rename"
+is "$(as epfs-alice ls "$S/python/io")" hi.py "moved"
+as epfs-alice touch -d 2021-02-03T04:05:06Z "$S/python/io/hi.py"; is "$(stat -c %Y "$S/python/io/hi.py")" 1612325106 "utimens"
+fails_with ENOENT "bob does not see alice's snippets" as epfs-bob ls "$S"
+as epfs-alice rm -r "$S/python"; ok $? "rm -r removes a subtree"
+is "$(sql "SELECT COUNT(*) FROM snippet WHERE user_id='alice'")" 0 "the subtree is gone from the database"
+as epfs-alice mkdir -p "$S/a/b" && as epfs-alice sh -c "echo 1 > $S/a/b/c"
+as epfs-alice rmdir "$S/a"; ok $? "rmdir of a node deletes its subtree"
+is "$(sql "SELECT COUNT(*) FROM snippet WHERE user_id='alice'")" 0 "all of it"
+
 # rsync out and back reproduces the project
 mkdir "$T/out" && chown epfs-alice "$T/out"
 as epfs-alice rsync -a "$W/" "$T/out/"; ok $? "rsync -a out"

@@ -1,0 +1,76 @@
+#!/bin/bash
+# scripts/demo: up gives a browsable tree with sample data, up twice is safe,
+# down stops everything it started.
+. "$(dirname "$0")/lib.sh"
+trap 'EPFS_STATE=$T/state "$EPFS_SRCDIR/scripts/demo" down >/dev/null 2>&1; rm -rf "$T"' EXIT
+
+export EPFS_STATE=$T/state
+# the demo runs the build the tests run (not one of its own)
+export EPFS_BUILDDIR
+"$EPFS_SRCDIR/scripts/demo" up "$T/ep" > "$T/up.log" 2>&1; ok $? "demo up"
+mountpoint -q "$T/ep"; ok $? "the tree is mounted"
+like "$(cat "$T/up.log")" "A short tour" "it prints a tour"
+[ "$(ls "$T/ep/images" | wc -l)" -ge 3 ]; ok $? "sample images"
+[ "$(ls "$T/ep/volumes" | wc -l)" -ge 2 ]; ok $? "sample volumes"
+is "$(cat "$T/ep/images/debian-12/status")" available "sample images have bytes"
+is "$(stat -c %s "$EPFS_STATE/storage/images/debian-12")" $((20 << 30)) "in the dir storage backend"
+is "$(cat "$T/ep/images/.unregistered")" alpine-3.19 "and one image waits for registration"
+like "$(cat "$T/ep/.epfs/health")" "database ok" "the private MariaDB serves it"
+virsh -c "test+unix:///default?socket=$EPFS_STATE/libvirt/libvirt-sock" list --all >/dev/null 2>&1
+ok $? "libvirtd serves the test driver"
+
+# the hypervisor: real QEMU when it works here, the test driver otherwise
+HV=$(cat "$EPFS_STATE/hypervisor" 2>/dev/null)
+like "$HV" "^(qemu|test)$" "the hypervisor chosen is recorded ($HV)"
+if [ "$HV" = qemu ]; then
+	like "$(cat "$T/up.log")" "hypervisor: real QEMU guests" "the tour says the guests are real"
+else
+	like "$(cat "$T/up.log")" "hypervisor: libvirt's test driver" "the tour says it is the test driver"
+fi
+is "$(ls "$T/ep/hosts" | tr '\n' ' ')" "h1 h2 " "two hosts"
+is "$(cat "$T/ep/hosts/h1/state" "$T/ep/hosts/h2/state" | tr '\n' ' ')" "up up " "both up"
+is "$(cat "$T/ep/instances/demo-vm/state")" running "the sample instance runs"
+is "$(readlink "$T/ep/instances/demo-vm/host")" ../../hosts/h1 "on h1"
+if [ "$HV" = qemu ]; then
+	QURI="qemu:///system?socket=$EPFS_STATE/qemu/libvirt-sock"
+	is "$(virsh -c "$QURI" domstate demo-vm 2>&1)" running "a real QEMU domain"
+	like "$(cat "$T/ep/images/tiny/kernel")" "vmlinuz" "booted from the tiny guest's kernel"
+else
+	is "$(virsh -c "test+unix:///default?socket=$EPFS_STATE/libvirt/libvirt-sock" domstate demo-vm 2>&1)" \
+		running "a test-driver domain"
+fi
+keepers=$(cat "$EPFS_STATE"/libvirt*/keeper.pid 2>/dev/null)
+[ -n "$keepers" ]; ok $? "the test-driver hosts have keepers"
+
+mkdir "$T/ep/images/mine" && write 1G "$T/ep/images/mine/size"
+"$EPFS_SRCDIR/scripts/demo" up "$T/ep" > "$T/up2.log" 2>&1; ok $? "demo up again"
+is "$(cat "$T/ep/images/mine/size")" 1073741824 "keeps what was there"
+is "$(cat "$T/ep/images/debian-12/size")" $((20 << 30)) "and does not load the samples twice"
+is "$(ls "$T/ep/instances")" demo-vm "still one sample instance"
+is "$(cat "$T/ep/instances/demo-vm/state")" running "demo-vm still runs"
+is "$(cat "$EPFS_STATE"/libvirt*/keeper.pid 2>/dev/null)" "$keepers" "and the keepers are the same"
+NETNS=$(cat "$EPFS_STATE/qemu/netns" 2>/dev/null)
+QPIDS=$(cat "$EPFS_STATE"/qemu/run/qemu/*.pid 2>/dev/null)
+
+"$EPFS_SRCDIR/scripts/demo" down > "$T/down.log" 2>&1; ok $? "demo down"
+! mountpoint -q "$T/ep"; ok $? "unmounted"
+! pgrep -f "config=$EPFS_STATE/epfs.conf" >/dev/null; ok $? "epfs has exited"
+p=$(pgrep -f "config=$EPFS_STATE/epfs.conf"); [ -n "$p" ] && gdb -p $p -batch -ex "thread apply all bt" 2>&1 | grep "^#\|^Thread" | sed "s/^/# /" | head -60
+! pgrep -f "datadir=$EPFS_STATE/db/data" >/dev/null; ok $? "MariaDB has stopped"
+! pgrep -f "$EPFS_STATE/libvirt/libvirtd.conf" >/dev/null; ok $? "libvirtd has stopped"
+left=$(pgrep -af "$EPFS_STATE" | grep -E "libvirtd|virsh|qemu")
+is "$left" "" "no libvirtd, virsh or qemu process of the state dir is left"
+for k in $keepers $QPIDS; do
+	if [ -d "/proc/$k" ] && ! grep -q '^State:.*Z' "/proc/$k/status" 2>/dev/null; then
+		ok 1 "process $k (a keeper or a QEMU guest) has exited"
+	fi
+done
+if [ -n "$NETNS" ]; then
+	! ip netns list | grep -q "^$NETNS\b"; ok $? "the QEMU libvirtd's network namespace is gone"
+fi
+
+"$EPFS_SRCDIR/scripts/demo" up "$T/ep" > "$T/up3.log" 2>&1; ok $? "up after down"
+is "$(cat "$T/ep/images/mine/size")" 1073741824 "the data survived"
+is "$(cat "$T/ep/instances/demo-vm/state")" running "demo-vm runs again"
+
+done_testing
