@@ -116,4 +116,22 @@ is "$(sql "SELECT status, IFNULL(instance_id, '-') FROM volume WHERE id='data'")
 ok "$([ -f "$STORAGE/volumes/data" ]; echo $?)" "and keep their bytes"
 is "$(sql "SELECT COUNT(*) FROM instance WHERE id='vm1'")" 0 "the record is gone"
 
+# a dead host: its files fail within the timeout, the rest of the tree serves on
+mkdir "$MNT/instances/vm3" && ln -s ../../images/deb "$MNT/instances/vm3/image" && write 128M "$MNT/instances/vm3/memory"
+write running "$MNT/instances/vm3/state"
+kill -STOP "$(cat "$T/libvirt/libvirtd.pid")"
+sleep 1.2   # let cached values expire
+start=$(date +%s)
+out=$(timeout 60 cat "$MNT/instances/vm3/state" 2>&1); rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ]; ok $? "reading the state of an instance on a hung host fails"
+like "$out" "Connection timed out|Input/output error|Resource temporarily unavailable" "with ETIMEDOUT, EIO or EAGAIN"
+[ $(( $(date +%s) - start )) -le 15 ]; ok $? "within the timeout ($(( $(date +%s) - start )) s)"
+ls -l "$MNT/instances/vm3" > /dev/null; ok $? "the instance's directory still lists"
+is "$(cat "$MNT/images/deb/size")" 67108864 "and the rest of the tree serves"
+like "$(cat "$MNT/hosts/h1/state")" '^down' "the host reads down"
+kill -CONT "$(cat "$T/libvirt/libvirtd.pid")"
+for _ in $(seq 50); do [ "$(cat "$MNT/hosts/h1/state" 2>/dev/null)" = up ] && break; sleep 0.2; done
+for _ in $(seq 50); do [ "$(cat "$MNT/instances/vm3/state" 2>/dev/null)" = running ] && break; sleep 0.2; done
+is "$(cat "$MNT/instances/vm3/state" 2>&1)" running "back when the host is"
+
 done_testing
