@@ -118,9 +118,12 @@ static int linked_link(struct ep_ctx *ctx, struct ep_obj *o, const char *name, c
 	int r;
 
 	(void)ctx;
-	if (!g_str_has_suffix(target, want) || (strlen(target) > strlen(want) &&
-	                                       target[strlen(target) - strlen(want) - 1] != '/'))
-		return ep_errorf(EINVAL, "'%s' does not point at one of your datasets/%s", target, name);
+	g_autofree char *rel = g_strconcat("../../../", want, NULL);
+	g_autofree char *rel_slash = g_strconcat(rel, "/", NULL);
+
+	/* the link is relative, as ls -l shows it: ../../../datasets/<d> */
+	if (strcmp(target, rel) && strcmp(target, rel_slash))
+		return ep_errorf(EINVAL, "'%s' does not point at one of your datasets: ln -s %s", target, rel);
 	if ((r = kind_load(&kind_datasets, dkey, &ds)) < 0)
 		return r == -ENOENT ? ep_errorf(ENOENT, "users/%s/datasets/%s does not exist", o->parent_key, name) : r;
 	if ((r = db_query("INSERT INTO project_dataset (user_id, project_id, dataset_user_id, dataset_id) "

@@ -298,6 +298,12 @@ int tree_stat(struct ep_ctx *ctx, struct ep_node_info *n, struct stat *st, GStri
 		if ((r = collection_mtime(n, &mtime)) < 0)
 			return r;
 		stat_dir(st, mtime);
+		/* users/<u>/projects/ is the user's, as what she makes in it */
+		if (n->kind->parent && n->key) {
+			g_autoptr(ep_obj) parent = NULL;
+			if (kind_load(n->kind->parent, n->key, &parent) == 0)
+				st->st_uid = kind_owner(n->kind->parent, parent);
+		}
 		return 0;
 	case N_OBJECT:
 	case N_RELDIR:
@@ -567,6 +573,8 @@ int tree_may_write(struct ep_ctx *ctx, struct ep_node_info *n)
 	case N_ATTR:
 		if (attr_mode(ctx, n->obj, n->attr) == 0444 || n->attr->type == AT_LINK)
 			return ep_errorf(EACCES, "%s is read-only", n->attr->name);
+		if ((n->attr->flags & ATTR_ADMIN) && !ctx->admin)
+			return ep_errorf(EACCES, "%s is changed by admins only", n->attr->name);
 		if (!kind_may_write(ctx, n->kind, n->obj))
 			return ep_errorf(EACCES, "not allowed to change %s/%s", n->kind->name, n->key);
 		return 0;

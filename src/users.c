@@ -140,6 +140,9 @@ static int user_remove(struct ep_ctx *ctx, struct ep_obj *o)
 	g_autofree char *datasets = g_strconcat("datasets/", o->id, NULL);
 	int r;
 
+	/* a user changes her own record, but only admins remove users */
+	if (!ctx->admin)
+		return ep_errorf(EACCES, "only admins remove users");
 	if ((r = db_run(ctx->db, "DELETE FROM project_dataset WHERE user_id = ?", NULL, DB_PARAMS(o->id))) < 0 ||
 	    (r = db_run(ctx->db, "DELETE FROM project WHERE user_id = ?", NULL, DB_PARAMS(o->id))) < 0 ||
 	    (r = db_run(ctx->db, "DELETE FROM dataset WHERE user_id = ?", NULL, DB_PARAMS(o->id))) < 0 ||

@@ -53,10 +53,10 @@ fi
 
 # One resource of each kind, and each conditional path in both states: a provisioned instance
 # (image, host, attached volume and NIC, a snapshot) and a draft without image; a volume and a
-# NIC that are not attached; a user with a project, a dataset and files of their own.  The walk
-# runs as root, who sees everything.  libvirtd starts before the mount: it runs in a mount namespace
-# copied from ours when it starts, and a FUSE mount copied into it would outlive our unmount
-# (epfs would not exit until it is killed).
+# NIC that are not attached; a user with a project, a dataset, files and snippets of their own.
+# The walk runs as root, who sees everything.  libvirtd starts before the mount: it runs in a
+# mount namespace copied from ours when it starts, and a FUSE mount copied into it would outlive
+# our unmount (epfs would not exit until it is killed).
 trap epfs_teardown EXIT
 URI=$(libvirt_start) || { echo "Bail out! cannot start libvirtd"; exit 1; }
 epfs_setup
@@ -80,8 +80,8 @@ ok $? "a snapshot of it"
 mkdir "$MNT/instances/vm2"
 ok $? "a draft instance without image"
 
-# People and data: a user (root is an admin), a project with files of its own in work/ and a
-# dataset with a file, linked into the project, whose copy in input/ is waited for.
+# People and data: a user (root is an admin), a project with files of its own in work/, a
+# dataset with files, linked into the project (its copy in input/ is waited for), and snippets.
 U=$MNT/users/u1
 mkdir "$U" && write 4711 "$U/uid"
 ok $? "a user, mapped to a uid"
@@ -95,6 +95,8 @@ ln -s ../../../datasets/d1 "$U/projects/p1/datasets/d1"
 ok $? "the dataset linked into the project"
 for _ in $(seq 1 100); do [ "$(cat "$U/projects/p1/progress")" = "d1 ready 100" ] && break; sleep 0.1; done
 is "$(cat "$U/projects/p1/progress")" "d1 ready 100" "its copy in input/ is ready"
+mkdir "$U/snippets/py" && write 'print("hello")' "$U/snippets/py/hello.py"
+ok $? "a snippet in a directory of snippets"
 
 find "$MNT" -printf '%P\t%y\t%m\t%l\n' > "$T/real" 2>"$T/find.err"
 ok $? "find walks the whole tree"
