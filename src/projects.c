@@ -59,6 +59,7 @@ static int linked_render(struct ep_obj *o, const char *name, GString *out)
 
 struct copy_job {
 	char *user, *project, *dataset;
+	char *journal;          /* its journal row: a crash restarts the copy */
 	int percent;
 };
 
@@ -69,6 +70,7 @@ static void copy_job_free(gpointer p)
 	g_free(j->user);
 	g_free(j->project);
 	g_free(j->dataset);
+	g_free(j->journal);
 	g_free(j);
 }
 
@@ -105,8 +107,38 @@ out:
 	         DB_PARAMS(r < 0 ? "error" : "ready", r < 0 ? "0" : "100", j->user, j->project, j->dataset));
 	if (r < 0)
 		errlog_append(&kind_projects, key, "copy dataset", -r, ep_error_message());
+	if (j->journal)
+		journal_end(j->journal);
 	kind_changed(&kind_projects, key);
 	return r;
+}
+
+static void copy_start(const char *user, const char *project, const char *dataset, bool journal)
+{
+	struct copy_job *j = g_new0(struct copy_job, 1);
+	g_autofree char *key = g_strdup_printf("%s/%s", user, project);
+
+	j->user = g_strdup(user);
+	j->project = g_strdup(project);
+	j->dataset = g_strdup(dataset);
+	j->percent = -1;
+	if (journal && journal_begin("copy-dataset", &kind_projects, key, dataset, &j->journal) < 0)
+		j->journal = NULL;
+	jobs_run(copy_job_run, j, copy_job_free);
+}
+
+/* A copy a crash interrupted starts again from the beginning. */
+static int project_recover(const char *op, const char *key, const char *step, const char *data)
+{
+	g_auto(GStrv) parts = g_strsplit(key, "/", 2);
+
+	(void)step;
+	if (strcmp(op, "copy-dataset") || g_strv_length(parts) != 2)
+		return 0;
+	db_query("UPDATE project_dataset SET status = 'copying', progress = 0 WHERE user_id = ? AND project_id = ? "
+	         "AND dataset_id = ?", NULL, DB_PARAMS(parts[0], parts[1], data));
+	copy_start(parts[0], parts[1], data, true);
+	return 0;
 }
 
 static int linked_link(struct ep_ctx *ctx, struct ep_obj *o, const char *name, const char *target)
@@ -114,7 +146,6 @@ static int linked_link(struct ep_ctx *ctx, struct ep_obj *o, const char *name, c
 	g_autofree char *want = g_strconcat("datasets/", name, NULL);
 	g_autofree char *dkey = g_strdup_printf("%s/%s", o->parent_key, name);
 	g_autoptr(ep_obj) ds = NULL;
-	struct copy_job *j;
 	int r;
 
 	(void)ctx;
@@ -130,12 +161,7 @@ static int linked_link(struct ep_ctx *ctx, struct ep_obj *o, const char *name, c
 	                  "VALUES (?, ?, ?, ?)", NULL, DB_PARAMS(o->parent_key, o->id, o->parent_key, name))) < 0)
 		return r == -EEXIST ? ep_errorf(EEXIST, "dataset %s is linked already", name) : r;
 	/* copies return at once; progress tells how far they are */
-	j = g_new0(struct copy_job, 1);
-	j->user = g_strdup(o->parent_key);
-	j->project = g_strdup(o->id);
-	j->dataset = g_strdup(name);
-	j->percent = -1;
-	jobs_run(copy_job_run, j, copy_job_free);
+	copy_start(o->parent_key, o->id, name, true);
 	return 0;
 }
 
@@ -284,4 +310,5 @@ const struct ep_kind kind_projects = {
 	.may_write = owner_may_write,
 	.may_create = owner_may_create,
 	.owner = parent_owner,
+	.recover = project_recover,
 };
