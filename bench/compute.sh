@@ -85,7 +85,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; els
 
 # epfs_create ID MEMORY: the user's steps; sets E_MKDIR E_LINK E_MEM E_RUN E_TOTAL (ms)
 epfs_create() {
-	local i=$MNT/instances/$1 t0 t1 t2 t3 t4 t5
+	local i=$MNT/instances/$1 t0 t1 t2 t3 t5
 	t0=$(now_ns)
 	mkdir "$i" || return 1
 	t1=$(now_ns)
@@ -94,7 +94,6 @@ epfs_create() {
 	write "$2" "$i/memory" || return 1
 	t3=$(now_ns)
 	write running "$i/state" || { tail -2 "$i/error" | sed 's/^/  /' >&2; return 1; }
-	t4=$(now_ns)
 	until [ "$(cat "$i/state")" = running ]; do sleep 0.01; done
 	t5=$(now_ns)
 	E_MKDIR=$(ms "$t0" "$t1") E_LINK=$(ms "$t1" "$t2") E_MEM=$(ms "$t2" "$t3")
@@ -244,7 +243,7 @@ if [ "$QEMU" = 1 ]; then
 	qe=$(median "${QE[@]}") qt=$(median "${QTWO[@]}")
 	cat <<REPORT
 
-  QEMU (TCG, tiny guest; $QEMU_RUNS run(s) each way)   to running   to READY
+  QEMU (TCG, tiny guest; median of $QEMU_RUNS run(s))   to running   to READY
     epfs: mkdir, ln, memory, running   $(printf '%8s %10s' "$qe" "$(median "${QER[@]}")")
     virsh define + virsh start         $(printf '%8s %10s' "$qt" "$(median "${QTR[@]}")")
     epfs / (virsh define + start)      $(printf '%8s' "$(ratio "$qe" "$qt")")

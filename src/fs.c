@@ -980,7 +980,9 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h->writable && (r = tree_may_write(&s.ctx, &n)) < 0)
 		goto fail;
 	if (acc != O_WRONLY || !(fi->flags & O_TRUNC)) {
-		h->buf = node_get_snap(ino);
+		/* a live value is read as it is now, not as the last stat saw it */
+		bool live = n.type == N_ATTR && (n.attr->flags & ATTR_LIVE);
+		h->buf = live ? NULL : node_get_snap(ino);
 		if (!h->buf) {
 			h->buf = g_string_new(NULL);
 			if ((r = tree_render(&s.ctx, &n, h->buf)) < 0)
@@ -1000,7 +1002,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = !(n.type == N_META_FILE || n.type == N_SNIP || n.type == N_GENFILE || h->events ||
 	                   (n.type == N_ATTR && (n.attr->flags & ATTR_LIVE)));
 	/* generated from other files, or changed whole at close: their size is not the cached one */
-	fi->direct_io = n.type == N_META_FILE || n.type == N_GENFILE || n.type == N_SNIP || h->events;
+	fi->direct_io = n.type == N_META_FILE || n.type == N_GENFILE || n.type == N_SNIP || h->events || h->live;
 	fi->nonseekable = 0;
 	node_info_clear(&n);
 	fi->fh = fh_add(h, (GDestroyNotify)handle_free);

@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <syslog.h>
 #include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 GKeyFile *epfs_config;
 struct storage *epfs_storage;
@@ -65,6 +67,51 @@ static gid_t admin_gid(GKeyFile *kf)
 	return name && *name && !*end ? (gid_t)n : 0;
 }
 
+/* Fork; the parent waits for the child to mount and exits with its verdict.
+ * Returns, in the child, the fd to report readiness on (or -1 on failure). */
+static int background(void)
+{
+	int fds[2];
+	pid_t pid;
+	char ok = 0;
+
+	if (pipe(fds) < 0) {
+		perror("epfs: pipe");
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("epfs: fork");
+		return -1;
+	}
+	if (pid > 0) {
+		close(fds[1]);
+		_exit(read(fds[0], &ok, 1) == 1 && ok == '0' ? 0 : 1);
+	}
+	close(fds[0]);
+	setsid();
+	return fds[1];
+}
+
+/* In the background child: the mount is up; let the parent exit. */
+static void background_ready(int fd)
+{
+	int null = open("/dev/null", O_RDWR);
+
+	if (write(fd, "0", 1) < 0)
+		syslog(LOG_WARNING, "cannot tell the parent we are mounted");
+	close(fd);
+	if (chdir("/") < 0)
+		syslog(LOG_WARNING, "chdir /: %m");
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		if (null > 2)
+			close(null);
+	}
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -74,6 +121,7 @@ int main(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	struct fs_options fo;
 	double sync_interval;
+	int ready_fd = -1;
 	int ret = 1;
 
 	if (fuse_opt_parse(&args, &opts, option_spec, NULL) == -1)
@@ -96,6 +144,10 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 
+	/* go to the background before any thread starts (libvirt's event loop,
+	 * the workers): a fork keeps only the forking thread */
+	if (!cl.foreground && (ready_fd = background()) < 0)
+		goto out_args;
 	openlog("epfs", LOG_PID | (cl.foreground ? LOG_PERROR : 0), LOG_DAEMON);
 	if (settings_load(opts.config, &epfs_config) < 0) {
 		fprintf(stderr, "epfs: %s\n", ep_error_message());
@@ -147,8 +199,9 @@ int main(int argc, char *argv[])
 		goto out_session;
 	if (fuse_session_mount(se, cl.mountpoint) != 0)
 		goto out_signals;
-	/* threads start after the fork of daemonizing */
-	fuse_daemonize(cl.foreground);
+	/* mounted: the parent may go, and stdio is no longer ours */
+	if (ready_fd >= 0)
+		background_ready(ready_fd);
 	fs_start(se);
 	if (sync_interval > 0 && sync_start(sync_interval) < 0)
 		syslog(LOG_WARNING, "change_log poller not started: %s", ep_error_message());

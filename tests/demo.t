@@ -31,6 +31,8 @@ is "$(ls "$T/ep/hosts" | tr '\n' ' ')" "h1 h2 " "two hosts"
 is "$(cat "$T/ep/hosts/h1/state" "$T/ep/hosts/h2/state" | tr '\n' ' ')" "up up " "both up"
 is "$(cat "$T/ep/instances/demo-vm/state")" running "the sample instance runs"
 is "$(readlink "$T/ep/instances/demo-vm/host")" ../../hosts/h1 "on h1"
+# libvirt's own lifecycle events reach epfs (they did not when FUSE daemonized it)
+like "$(cat "$T/ep/instances/demo-vm/events")" "started" "its events show libvirt's 'started'"
 if [ "$HV" = qemu ]; then
 	QURI="qemu:///system?socket=$EPFS_STATE/qemu/libvirt-sock"
 	is "$(virsh -c "$QURI" domstate demo-vm 2>&1)" running "a real QEMU domain"

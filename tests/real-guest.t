@@ -145,6 +145,7 @@ is "$(readlink "$I/host")" ../../hosts/q1 "placed on q1"
 wait_console "^EPFS-GUEST READY" 90; okc $? "console.log (through the mount) says EPFS-GUEST READY"
 diag "start: $(secs $t_run) s for echo running > state, $(since $t0) s to READY in console.log ($(raw $t0) s in the host's file)"
 like "$(console)" "EPFS-GUEST DISK vda 67108864 root" "the guest has its 64M root disk, serial 'root'"
+like "$(cat "$I/events")" "started" "events has libvirt's own 'started'"
 qpid=$(cat "$LV/run/qemu/g1.pid" 2>/dev/null)
 if [ -n "$qpid" ] && [ -r "/proc/$qpid/stat" ]; then
 	diag "QEMU at READY: $(awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$qpid/stat") CPU-seconds," \
