@@ -134,6 +134,28 @@ static char *image_users(struct ep_ctx *ctx, const char *id)
 	return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
+/* The base snapshots root disks were cloned from, once no clone needs them
+ * (a clone still there keeps its base, and the removal then names it). */
+static void drop_bases(const char *image)
+{
+	g_autoptr(GPtrArray) snaps = g_ptr_array_new_with_free_func((GDestroyNotify)storage_snap_free);
+	const char *pool = epfs_storage->image_pool;
+
+	if (storage_snap_list(epfs_storage, pool, image, snaps) < 0)
+		return;
+	for (guint i = 0; i < snaps->len; i++) {
+		struct storage_snap *sn = snaps->pdata[i];
+		g_autoptr(GPtrArray) kids = g_ptr_array_new_with_free_func(g_free);
+
+		if (!g_str_has_prefix(sn->name, "epfs-base-") ||
+		    storage_children(epfs_storage, pool, image, sn->name, kids) < 0 || kids->len)
+			continue;
+		if (sn->protected_)
+			storage_snap_unprotect(epfs_storage, pool, image, sn->name);
+		storage_snap_remove(epfs_storage, pool, image, sn->name);
+	}
+}
+
 /* rmdir: unregister; with purge=1 also delete the bytes. */
 static int image_remove(struct ep_ctx *ctx, struct ep_obj *o)
 {
@@ -145,6 +167,7 @@ static int image_remove(struct ep_ctx *ctx, struct ep_obj *o)
 	if ((r = db_run(ctx->db, "DELETE FROM image WHERE id = ?", NULL, DB_PARAMS(o->id))) < 0)
 		return r;
 	if (!strcmp(obj_get(o, "purge"), "1") && strcmp(obj_get(o, "status"), "draft")) {
+		drop_bases(o->id);
 		r = storage_remove(epfs_storage, epfs_storage->image_pool, o->id);
 		if (r == -ENOENT)
 			r = 0;

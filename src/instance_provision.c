@@ -13,8 +13,9 @@
 #include <errno.h>
 #include <string.h>
 
-/* The protected snapshot of an image that root disks are cloned from. */
-#define BASE_SNAP "epfs-base"
+/* The protected snapshot of an image that root disks are cloned from; named
+ * after the image's size, so a grown image gets a new one. */
+#define BASE_SNAP_PREFIX "epfs-base-"
 
 static int set_progress(const char *id, int percent)
 {
@@ -31,14 +32,14 @@ static int set_progress(const char *id, int percent)
 }
 
 /* The image's base snapshot, made and protected on first use. */
-static int ensure_base(const char *image)
+static int ensure_base(const char *image, const char *snap)
 {
 	const char *pool = epfs_storage->image_pool;
-	int r = storage_snap_create(epfs_storage, pool, image, BASE_SNAP);
+	int r = storage_snap_create(epfs_storage, pool, image, snap);
 
 	if (r < 0 && r != -EEXIST)
 		return r;
-	r = storage_snap_protect(epfs_storage, pool, image, BASE_SNAP);
+	r = storage_snap_protect(epfs_storage, pool, image, snap);
 	/* protecting twice is refused, and harmless */
 	return r == -EBUSY ? 0 : r;
 }
@@ -179,10 +180,14 @@ static int provision_steps(const char *id, const char *jid)
 		return r;
 	image = obj_get(inst, "image_id");
 	set_progress(id, 10);
-	if ((r = ensure_base(image)) < 0)
+	g_autoptr(ep_obj) img = NULL;
+	if ((r = kind_load(&kind_images, image, &img)) < 0)
+		return r;
+	g_autofree char *base = g_strconcat(BASE_SNAP_PREFIX, obj_get(img, "size"), NULL);
+	if ((r = ensure_base(image, base)) < 0)
 		return r;
 	journal_step(jid, "clone");
-	if ((r = storage_clone(epfs_storage, epfs_storage->image_pool, image, BASE_SNAP,
+	if ((r = storage_clone(epfs_storage, epfs_storage->image_pool, image, base,
 	                       epfs_storage->volume_pool, root)) < 0)
 		return r;
 	set_progress(id, 40);

@@ -387,6 +387,7 @@ static int list_child(struct ep_ctx *ctx, const char *dirpath, const char *name,
 	g_autoptr(GString) content = g_string_new(NULL);
 	struct ep_node_info n;
 	struct stat st;
+	bool fallback = false;
 	int r;
 
 	if ((r = tree_resolve(ctx, path, &n)) < 0)
@@ -394,10 +395,12 @@ static int list_child(struct ep_ctx *ctx, const char *dirpath, const char *name,
 	r = tree_stat(ctx, &n, &st, content);
 	/* a live value its backend cannot give now is still listed: a walk goes on,
 	 * and reading the file itself reports the failure */
-	if (r < 0 && r != -ENOENT && n.type == N_ATTR) {
+	if (r < 0 && r != -ENOENT && (n.type == N_ATTR || n.type == N_SPECIAL)) {
 		memset(&st, 0, sizeof(st));
-		stat_file(&st, attr_mode(ctx, n.obj, n.attr), 0, n.obj->mtime_us);
-		g_string_truncate(content, 0);
+		stat_file(&st, n.type == N_ATTR ? attr_mode(ctx, n.obj, n.attr) : 0444, 0,
+		          n.type == N_ATTR ? n.obj->mtime_us : 0);
+		/* no bytes to remember: the open that follows asks again */
+		fallback = true;
 		r = 0;
 	}
 	node_info_clear(&n);
@@ -405,7 +408,7 @@ static int list_child(struct ep_ctx *ctx, const char *dirpath, const char *name,
 		return 0;
 	if (r < 0)
 		return r;
-	cb(data, name, &st, S_ISDIR(st.st_mode) ? NULL : content);
+	cb(data, name, &st, S_ISDIR(st.st_mode) || fallback ? NULL : content);
 	return 0;
 }
 

@@ -128,7 +128,6 @@ libvirt_start() {
 	local name=${1:-libvirt}
 	local uri="test+unix:///default?socket=$T/$name/libvirt-sock"
 	backend_libvirt_start "$T/$name" </dev/null >/dev/null 2>&1 || return 1
-	_LIBVIRT_DIRS="${_LIBVIRT_DIRS:-} $T/$name"
 	# the test driver forgets its domains when its last client goes: one stays
 	# connected, as a real hypervisor keeps its domains when epfs restarts
 	virsh -c "$uri" event --all --loop </dev/null >"$T/$name/events.log" 2>&1 &
@@ -171,9 +170,11 @@ epfs_umount() {
 epfs_teardown() {
 	local d
 	epfs_umount
-	for d in ${_LIBVIRT_DIRS:-}; do
+	# libvirt_start runs in $(...): find its daemons by their pid files
+	for d in "$T"/*/; do
+		[ -f "$d/libvirtd.pid" ] || continue
 		kill "$(cat "$d/keeper.pid" 2>/dev/null)" 2>/dev/null
-		backend_libvirt_stop "$d"
+		backend_libvirt_stop "${d%/}"
 	done
 	db_stop
 	[ -n "${KEEP_TMP:-}" ] || rm -rf "$T"
