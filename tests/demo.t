@@ -2,7 +2,7 @@
 # scripts/demo: up gives a browsable tree with sample data, up twice is safe,
 # down stops everything it started.
 . "$(dirname "$0")/lib.sh"
-trap 'EPFS_STATE=$T/state "$EPFS_SRCDIR/scripts/demo" down >/dev/null 2>&1; rm -rf "$T"' EXIT
+trap 'for s in "$T/state" "$T/state-rbd"; do [ -d "$s" ] && EPFS_STATE=$s "$EPFS_SRCDIR/scripts/demo" down >/dev/null 2>&1; done; rm -rf "$T"' EXIT
 
 export EPFS_STATE=$T/state
 # the demo runs the build the tests run (not one of its own)
@@ -10,6 +10,8 @@ export EPFS_BUILDDIR
 "$EPFS_SRCDIR/scripts/demo" up "$T/ep" > "$T/up.log" 2>&1; ok $? "demo up"
 mountpoint -q "$T/ep"; ok $? "the tree is mounted"
 like "$(cat "$T/up.log")" "A short tour" "it prints a tour"
+like "$(cat "$T/up.log")" "storage 'dir' at $EPFS_STATE/storage" "the tour says storage is dir (the default)"
+is "$(cat "$EPFS_STATE/storage-backend")" dir "the choice is recorded"
 [ "$(ls "$T/ep/images" | wc -l)" -ge 3 ]; ok $? "sample images"
 [ "$(ls "$T/ep/volumes" | wc -l)" -ge 2 ]; ok $? "sample volumes"
 is "$(cat "$T/ep/images/debian-12/status")" available "sample images have bytes"
@@ -74,5 +76,46 @@ fi
 "$EPFS_SRCDIR/scripts/demo" up "$T/ep" > "$T/up3.log" 2>&1; ok $? "up after down"
 is "$(cat "$T/ep/images/mine/size")" 1073741824 "the data survived"
 is "$(cat "$T/ep/instances/demo-vm/state")" running "demo-vm runs again"
+
+
+# ---- --storage rbd: a micro Ceph cluster (bluestore) in $EPFS_STATE/ceph ----
+if command -v ceph-mon >/dev/null && command -v ceph-osd >/dev/null && command -v rbd >/dev/null; then
+	"$EPFS_SRCDIR/scripts/demo" down > "$T/down.log" 2>&1
+	export EPFS_STATE=$T/state-rbd
+	CEPH=$EPFS_STATE/ceph
+	"$EPFS_SRCDIR/scripts/demo" up --storage rbd "$T/ep" > "$T/up-rbd.log" 2>&1
+	rc=$?
+	ok $rc "demo up --storage rbd (the option before the mount point)"
+	[ $rc -eq 0 ] || tail -5 "$T/up-rbd.log" | sed 's/^/#   /'
+	is "$(cat "$EPFS_STATE/storage-backend" 2>/dev/null)" rbd "the choice is recorded"
+	like "$(cat "$T/up-rbd.log")" "storage 'rbd': a micro Ceph cluster \\(bluestore\\) in $CEPH" "the tour says so"
+	like "$(cat "$T/ep/.epfs/health")" "storage ok rbd" "epfs uses the rbd backend"
+	rbd_ls=$(timeout 30 rbd -c "$CEPH/ceph.conf" ls images 2>&1)
+	like "$rbd_ls" "debian-12" "rbd ls images lists the sample images"
+	like "$rbd_ls" "alpine-3.19" "and the unregistered one"
+	is "$(cat "$T/ep/images/.unregistered")" alpine-3.19 "which waits for registration"
+	is "$(cat "$T/ep/instances/demo-vm/state")" running "the sample instance runs"
+	like "$(timeout 30 rbd -c "$CEPH/ceph.conf" info volumes/demo-vm.root 2>&1)" "parent: images/tiny@" \
+		"its root disk is an RBD clone"
+	if [ "$(cat "$EPFS_STATE/hypervisor" 2>/dev/null)" = qemu ]; then
+		! [ -e "$EPFS_STATE/qemu/netns" ]
+		ok $? "the QEMU libvirtd has no network namespace (its guests reach the monitor on 127.0.0.1)"
+	fi
+	"$EPFS_SRCDIR/scripts/demo" up "$T/ep" --storage dir > "$T/up-dir.log" 2>&1
+	[ $? -ne 0 ] && grep -q "made with --storage rbd" "$T/up-dir.log"
+	ok $? "up --storage dir on an rbd state dir is refused"
+	CEPH_PIDS=$(cat "$CEPH"/run/*.pid 2>/dev/null)
+	"$EPFS_SRCDIR/scripts/demo" down > "$T/down-rbd.log" 2>&1; ok $? "demo down"
+	! mountpoint -q "$T/ep"; ok $? "unmounted"
+	[ -n "$CEPH_PIDS" ]; ok $? "the cluster had daemons"
+	left=
+	for k in $CEPH_PIDS; do
+		[ -d "/proc/$k" ] && ! grep -q '^State:.*Z' "/proc/$k/status" 2>/dev/null && left="$left $k"
+	done
+	is "$left" "" "down stops the Ceph daemons"
+	is "$(pgrep -af "$EPFS_STATE" | grep -E "ceph-|libvirtd|virsh|qemu")" "" "no process of the state dir is left"
+else
+	diag "no ceph-mon, ceph-osd or rbd: the --storage rbd checks are left out"
+fi
 
 done_testing
