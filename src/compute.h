@@ -42,5 +42,10 @@ int instance_unprovision(const char *id, const char *status, const char *why);
 /* Journal recovery for instances. */
 int instance_recover(const char *op, const char *key, const char *step, const char *data);
 
+/* Images and volumes: a written size must be positive and may not shrink
+ * existing bytes; writing it creates a draft's bytes in pool, or grows them. */
+int sized_check(struct ep_obj *o, const char *v);
+int sized_apply(struct ep_ctx *ctx, struct ep_obj *o, const char *canon, const char *pool);
+
 /* The hypervisor event handler: keeps files and pollers up to date. */
 void compute_event(const char *host, const char *domain, const char *event, void *data);

@@ -129,21 +129,6 @@ static int dataset_remove(struct ep_ctx *ctx, struct ep_obj *o)
 	return 0;
 }
 
-static bool owner_may_write(struct ep_ctx *ctx, struct ep_obj *o)
-{
-	return ctx->admin || (o && ctx->user[0] && !strcmp(o->parent_key, ctx->user));
-}
-
-static bool owner_may_create(struct ep_ctx *ctx, const char *user)
-{
-	return ctx->user[0] && !g_strcmp0(user, ctx->user);
-}
-
-static uid_t parent_owner(struct ep_obj *o)
-{
-	return user_uid(o->parent_key);
-}
-
 const struct ep_kind kind_datasets = {
 	.name = "datasets",
 	.table = "dataset",
@@ -154,7 +139,7 @@ const struct ep_kind kind_datasets = {
 	.gen_dirs = dataset_gen_dirs,
 	.create = dataset_create,
 	.remove = dataset_remove,
-	.may_write = owner_may_write,
-	.may_create = owner_may_create,
-	.owner = parent_owner,
+	.may_write = user_owns,
+	.may_create = user_is,
+	.owner = user_owner_of,
 };

@@ -2,6 +2,7 @@
 #include "db.h"
 #include "epfs.h"
 #include "error.h"
+#include "compute.h"
 #include "kind.h"
 #include "storage.h"
 #include "value.h"
@@ -12,14 +13,11 @@
 static const char *const os_types[] = { "linux", "windows", "other", NULL };
 static const char *const image_states[] = { "draft", "available", "error", NULL };
 
-/* A shrink would destroy data: refuse it once the bytes exist. */
-static int size_validate(struct ep_ctx *ctx, struct ep_obj *o, const char *v, char **canon)
+int sized_check(struct ep_obj *o, const char *v)
 {
 	uint64_t want = g_ascii_strtoull(v, NULL, 10);
 	uint64_t have = g_ascii_strtoull(obj_get(o, "size"), NULL, 10);
 
-	(void)ctx;
-	(void)canon;
 	if (want == 0)
 		return ep_errorf(EINVAL, "size: must be more than 0");
 	if (strcmp(obj_get(o, "status"), "draft") && want < have)
@@ -28,8 +26,7 @@ static int size_validate(struct ep_ctx *ctx, struct ep_obj *o, const char *v, ch
 	return 0;
 }
 
-/* Writing size creates the bytes of a draft, or grows them. */
-static int size_apply(struct ep_ctx *ctx, struct ep_obj *o, const char *canon)
+int sized_apply(struct ep_ctx *ctx, struct ep_obj *o, const char *canon, const char *pool)
 {
 	uint64_t size = g_ascii_strtoull(canon, NULL, 10);
 	bool draft = !strcmp(obj_get(o, "status"), "draft");
@@ -40,9 +37,21 @@ static int size_apply(struct ep_ctx *ctx, struct ep_obj *o, const char *canon)
 	if (draft) {
 		if ((r = obj_set(ctx, o, "status", "available")) < 0)
 			return r;
-		return storage_create(epfs_storage, epfs_storage->image_pool, o->id, size);
+		return storage_create(epfs_storage, pool, o->id, size);
 	}
-	return storage_resize(epfs_storage, epfs_storage->image_pool, o->id, size);
+	return storage_resize(epfs_storage, pool, o->id, size);
+}
+
+static int size_validate(struct ep_ctx *ctx, struct ep_obj *o, const char *v, char **canon)
+{
+	(void)ctx;
+	(void)canon;
+	return sized_check(o, v);
+}
+
+static int size_apply(struct ep_ctx *ctx, struct ep_obj *o, const char *canon)
+{
+	return sized_apply(ctx, o, canon, epfs_storage->image_pool);
 }
 
 /* cpu, memory, gpu and vgpu are the flavour: snapshots made under the old one go stale. */

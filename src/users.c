@@ -45,6 +45,21 @@ uid_t user_uid(const char *user)
 	return (uid_t)g_ascii_strtoull(uid, NULL, 10);
 }
 
+bool user_owns(struct ep_ctx *ctx, struct ep_obj *o)
+{
+	return ctx->admin || (o && ctx->user[0] && !strcmp(o->parent_key, ctx->user));
+}
+
+bool user_is(struct ep_ctx *ctx, const char *user)
+{
+	return ctx->user[0] && !g_strcmp0(user, ctx->user);
+}
+
+uid_t user_owner_of(struct ep_obj *o)
+{
+	return user_uid(o->parent_key);
+}
+
 int store_mkdirs(const char *path)
 {
 	g_auto(GStrv) parts = g_strsplit(path, "/", -1);

@@ -2,6 +2,7 @@
 #include "db.h"
 #include "epfs.h"
 #include "error.h"
+#include "compute.h"
 #include "kind.h"
 #include "storage.h"
 
@@ -23,37 +24,18 @@ static bool attached(struct ep_obj *o)
 
 static int size_validate(struct ep_ctx *ctx, struct ep_obj *o, const char *v, char **canon)
 {
-	uint64_t want = g_ascii_strtoull(v, NULL, 10);
-	uint64_t have = g_ascii_strtoull(obj_get(o, "size"), NULL, 10);
-
 	(void)ctx;
 	(void)canon;
-	if (want == 0)
-		return ep_errorf(EINVAL, "size: must be more than 0");
 	if (attached(o))
 		return ep_errorf(EBUSY, "size: volume %s is attached to instance %s; detach it first", o->id,
 		                 obj_get(o, "instance_id") ? obj_get(o, "instance_id") : "?");
-	if (strcmp(obj_get(o, "status"), "draft") && want < have)
-		return ep_errorf(EINVAL, "size: shrinking from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT
-		                 " bytes would destroy data", have, want);
-	return 0;
+	return sized_check(o, v);
 }
 
 /* Writing size creates the bytes of a draft volume, or grows them. */
 static int size_apply(struct ep_ctx *ctx, struct ep_obj *o, const char *canon)
 {
-	uint64_t size = g_ascii_strtoull(canon, NULL, 10);
-	bool draft = !strcmp(obj_get(o, "status"), "draft");
-	int r;
-
-	if ((r = obj_set(ctx, o, "size", canon)) < 0)
-		return r;
-	if (draft) {
-		if ((r = obj_set(ctx, o, "status", "available")) < 0)
-			return r;
-		return storage_create(epfs_storage, epfs_storage->volume_pool, o->id, size);
-	}
-	return storage_resize(epfs_storage, epfs_storage->volume_pool, o->id, size);
+	return sized_apply(ctx, o, canon, epfs_storage->volume_pool);
 }
 
 static const struct ep_attr volume_attrs[] = {
