@@ -56,6 +56,10 @@ is "$(cat "$EPFS_STATE"/libvirt*/keeper.pid 2>/dev/null)" "$keepers" "and the ke
 NETNS=$(cat "$EPFS_STATE/qemu/netns" 2>/dev/null)
 QPIDS=$(cat "$EPFS_STATE"/qemu/run/qemu/*.pid 2>/dev/null)
 
+is "$(ls "$T/ep/users" | tr '\n' ' ')" "alice bob teacher1 " "sample users: a teacher and two students"
+is "$(cat "$T/ep/users/teacher1/role")" teacher "the teacher"
+for _ in $(seq 50); do [ -f "$T/ep/users/alice/projects/intro/input/iris/iris.csv" ] && break; sleep 0.1; done
+ok "$([ -f "$T/ep/users/alice/projects/intro/input/iris/iris.csv" ]; echo $?)" "a project with a linked dataset"
 "$EPFS_SRCDIR/scripts/demo" down > "$T/down.log" 2>&1; ok $? "demo down"
 ! mountpoint -q "$T/ep"; ok $? "unmounted"
 ! pgrep -f "config=$EPFS_STATE/epfs.conf" >/dev/null; ok $? "epfs has exited"
