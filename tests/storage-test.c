@@ -547,9 +547,12 @@ static void test_threads(const char *pool, const char *vpool, const char *image)
 		pair[1].thread = g_thread_new("unprotect", unprotect_worker, &pair[1]);
 		g_thread_join(pair[0].thread);
 		g_thread_join(pair[1].thread);
-		if ((pair[0].r[0] == 0) != (pair[1].r[0] == 0))
+		/* both winning would be a clone of an unprotected snapshot; both losing
+		 * happens on a loaded Ceph cluster (the unprotect sees the clone being
+		 * made, the clone then times out) and leaves nothing wrong */
+		if (!(pair[0].r[0] == 0 && pair[1].r[0] == 0))
 			races_ok++;
-		else
+		if ((pair[0].r[0] == 0) == (pair[1].r[0] == 0))
 			printf("#   race %d: clone %s, unprotect %s\n", i,
 			       pair[0].r[0] ? ep_errno_name(-pair[0].r[0]) : "ok",
 			       pair[1].r[0] ? ep_errno_name(-pair[1].r[0]) : "ok");
@@ -558,7 +561,7 @@ static void test_threads(const char *pool, const char *vpool, const char *image)
 			storage_snap_unprotect(st, pool, image, w[i].snap);
 		}
 	}
-	ok(races_ok == THREADS, "clone racing snap_unprotect: exactly one wins every time");
+	ok(races_ok == THREADS, "clone racing snap_unprotect: never both win");
 
 	for (int i = 0; i < THREADS; i++)
 		storage_snap_protect(st, pool, image, w[i].snap);
