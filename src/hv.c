@@ -834,9 +834,10 @@ static int job_host_info(virConnectPtr conn, struct hv_job *job)
 	if (virNodeGetInfo(conn, &node) < 0)
 		return lv_error(job, EINVAL);
 	free_memory = virNodeGetFreeMemory(conn);
-	/* 0 is also the error value; a driver without it reports 0 free */
-	if (free_memory == 0 && virGetLastError() && lv_code() != VIR_ERR_NO_SUPPORT)
-		return lv_error(job, EINVAL);
+	/* 0 is also the error value: a host that cannot tell (the test driver's
+	 * host files without NUMA cells) reports 0 free rather than no facts at all */
+	if (free_memory == 0)
+		virResetLastError();
 	type = virConnectGetType(conn);
 	if (!type)
 		return lv_error(job, EINVAL);
