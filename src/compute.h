@@ -39,6 +39,15 @@ int instance_domain_xml(struct ep_obj *inst, char **xml);
 int instance_provision(struct ep_ctx *ctx, struct ep_obj *inst);
 /* Undo whatever provisioning left (domain, root disk, placement); for failures and recovery. */
 int instance_unprovision(const char *id, const char *status, const char *why);
+/* Bring instance id to the state word names, as `echo word > instances/<id>/state`
+ * does (running provisions a draft; shutoff, destroyed, paused, the verbs...);
+ * waits up to the operation timeout.  No permission checks. */
+int instance_set_state(struct ep_ctx *ctx, const char *id, const char *word);
+/* Remove instance id as `echo destroyed > state; rmdir` does: the domain, its
+ * root disk and snapshots, the record; volumes and NICs are let go.  ENOENT if
+ * there is none.  No permission checks. */
+int instance_delete(struct ep_ctx *ctx, const char *id);
+
 /* Journal recovery for instances. */
 int instance_recover(const char *op, const char *key, const char *step, const char *data);
 

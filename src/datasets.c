@@ -33,9 +33,8 @@ static int render_size(struct ep_obj *o, GString *out)
 }
 
 /* preview/<file>: the names of the regular files at the top of files/. */
-static int preview_list(struct ep_obj *o, GPtrArray *out)
+int dataset_preview_list_at(const char *path, GPtrArray *out)
 {
-	g_autofree char *path = files_path(o);
 	g_autoptr(GPtrArray) ents = filestore_dirents_new();
 	int r = filestore_readdir(epfs_files, path, ents);
 
@@ -49,10 +48,16 @@ static int preview_list(struct ep_obj *o, GPtrArray *out)
 	return 0;
 }
 
-/* preview/<file>: its first 10 lines (head -n 10) and its size (du), as the seed's preview. */
-static int preview_render(struct ep_obj *o, const char *name, GString *out)
+static int preview_list(struct ep_obj *o, GPtrArray *out)
 {
-	g_autofree char *dir = files_path(o);
+	g_autofree char *path = files_path(o);
+
+	return dataset_preview_list_at(path, out);
+}
+
+/* preview/<file>: its first 10 lines (head -n 10) and its size (du), as the seed's preview. */
+int dataset_preview_render_at(const char *dir, const char *name, GString *out)
+{
 	g_autofree char *path = g_strconcat(dir, "/", name, NULL);
 	g_autofree char *buf = g_malloc(65536);
 	struct filestore_file *f = NULL;
@@ -81,6 +86,13 @@ static int preview_render(struct ep_obj *o, const char *name, GString *out)
 	return 0;
 }
 
+static int preview_render(struct ep_obj *o, const char *name, GString *out)
+{
+	g_autofree char *dir = files_path(o);
+
+	return dataset_preview_render_at(dir, name, out);
+}
+
 static const struct ep_gen_dir dataset_gen_dirs[] = {
 	{ .name = "preview", .list = preview_list, .render = preview_render },
 	{ NULL },
@@ -88,6 +100,8 @@ static const struct ep_gen_dir dataset_gen_dirs[] = {
 
 static const struct ep_attr dataset_attrs[] = {
 	{ .name = "describe", .column = "describe", .type = AT_TEXT },
+	{ .name = "shared", .column = "shared", .type = AT_BOOL, .flags = ATTR_ACTION, .apply = share_apply },
+	{ .name = "share_progress", .type = AT_TEXT, .flags = ATTR_RO | ATTR_NOINFO, .render = share_render_progress },
 	{ .name = "size", .type = AT_SIZE, .flags = ATTR_RO | ATTR_LIVE, .render = render_size },
 	{ .name = "create_time", .column = "create_time", .type = AT_TIME, .flags = ATTR_RO },
 	{ .name = "error", .type = AT_ERROR },
@@ -124,6 +138,8 @@ static int dataset_remove(struct ep_ctx *ctx, struct ep_obj *o)
 	if ((r = db_run(ctx->db, "DELETE FROM dataset WHERE user_id = ? AND id = ?", NULL,
 	                DB_PARAMS(o->parent_key, o->id))) < 0)
 		return r;
+	if ((r = share_forget(o)) < 0)
+		return r;
 	if ((r = filestore_remove_tree(epfs_files, base)) < 0 && r != -ENOENT)
 		return r;
 	return 0;
@@ -142,4 +158,5 @@ const struct ep_kind kind_datasets = {
 	.may_write = user_owns,
 	.may_create = user_is,
 	.owner = user_owner_of,
+	.recover = share_recover,
 };

@@ -44,6 +44,38 @@ static int ensure_base(const char *image, const char *snap)
 	return r == -EBUSY ? 0 : r;
 }
 
+/* A homework base: the teacher's root disk snapshot, protected on first use. */
+static int ensure_snapshot_base(const char *inst, const char *snap)
+{
+	g_autofree char *root = instance_root_disk(inst);
+	int r = storage_snap_protect(epfs_storage, epfs_storage->volume_pool, root, snap);
+
+	if (r == -ENOENT)
+		return ep_errorf(ENOENT, "the root disk of %s has no snapshot %s to start from", inst, snap);
+	return r == -EBUSY ? 0 : r;
+}
+
+/* The base snapshot of an instance made from a template based on one: EINVAL
+ * if it went stale (the flavour of its image changed) or is gone. */
+static int base_snapshot_check(struct ep_obj *inst)
+{
+	const char *binst = obj_get(inst, "base_instance_id"), *bsnap = obj_get(inst, "base_snapshot_id");
+	g_autofree char *key = NULL;
+	g_autoptr(ep_obj) snap = NULL;
+	int r;
+
+	if (!binst || !bsnap)
+		return 0;
+	key = g_strconcat(binst, "/", bsnap, NULL);
+	if ((r = kind_load(&kind_snapshots, key, &snap)) < 0)
+		return r == -ENOENT ? ep_errorf(EINVAL, "state: the base snapshot %s of %s is gone", key, inst->id) : r;
+	if (!strcmp(obj_get(snap, "stale"), "1"))
+		return ep_errorf(EINVAL, "state: the base snapshot %s of %s is stale: the flavour of image %s "
+		                 "changed since it was taken", key, inst->id,
+		                 obj_get(snap, "image_id") ? obj_get(snap, "image_id") : "?");
+	return 0;
+}
+
 /* Add the disk pool/name as target to disks (the source XML is kept in strings). */
 static int add_disk(GArray *disks, GPtrArray *strings, const char *name, const char *target,
                     const char *serial)
@@ -173,23 +205,36 @@ static int provision_steps(const char *id, const char *jid)
 	g_autoptr(ep_obj) inst = NULL;
 	g_autofree char *root = instance_root_disk(id);
 	g_autofree char *host = NULL, *xml = NULL;
-	const char *image;
+	const char *image, *binst, *bsnap;
 	int r;
 
 	if ((r = kind_load(&kind_instances, id, &inst)) < 0)
 		return r;
 	image = obj_get(inst, "image_id");
+	binst = obj_get(inst, "base_instance_id");
+	bsnap = obj_get(inst, "base_snapshot_id");
 	set_progress(id, 10);
-	g_autoptr(ep_obj) img = NULL;
-	if ((r = kind_load(&kind_images, image, &img)) < 0)
-		return r;
-	g_autofree char *base = g_strconcat(BASE_SNAP_PREFIX, obj_get(img, "size"), NULL);
-	if ((r = ensure_base(image, base)) < 0)
-		return r;
-	journal_step(jid, "clone");
-	if ((r = storage_clone(epfs_storage, epfs_storage->image_pool, image, base,
-	                       epfs_storage->volume_pool, root)) < 0)
-		return r;
+	if (binst && bsnap) {
+		/* homework: the teacher's disk as it was at the snapshot */
+		g_autofree char *from = instance_root_disk(binst);
+		if ((r = base_snapshot_check(inst)) < 0 || (r = ensure_snapshot_base(binst, bsnap)) < 0)
+			return r;
+		journal_step(jid, "clone");
+		if ((r = storage_clone(epfs_storage, epfs_storage->volume_pool, from, bsnap,
+		                       epfs_storage->volume_pool, root)) < 0)
+			return r;
+	} else {
+		g_autoptr(ep_obj) img = NULL;
+		if ((r = kind_load(&kind_images, image, &img)) < 0)
+			return r;
+		g_autofree char *base = g_strconcat(BASE_SNAP_PREFIX, obj_get(img, "size"), NULL);
+		if ((r = ensure_base(image, base)) < 0)
+			return r;
+		journal_step(jid, "clone");
+		if ((r = storage_clone(epfs_storage, epfs_storage->image_pool, image, base,
+		                       epfs_storage->volume_pool, root)) < 0)
+			return r;
+	}
 	set_progress(id, 40);
 	journal_step(jid, "place");
 	if ((r = place(id, g_ascii_strtoull(obj_get(inst, "memory"), NULL, 10), &host)) < 0)
@@ -257,6 +302,8 @@ int instance_provision(struct ep_ctx *ctx, struct ep_obj *inst)
 		return r;
 	if (strcmp(obj_get(image, "status"), "available"))
 		return ep_errorf(EINVAL, "state: image %s is %s, not available", img, obj_get(image, "status"));
+	if ((r = base_snapshot_check(inst)) < 0)
+		return r;
 	/* one provisioning at a time: the record moves from draft (or error) to building once */
 	if ((r = db_query("UPDATE instance SET status = 'building', progress = 0 WHERE id = ? "
 	                  "AND status IN ('draft', 'error')", &res, DB_PARAMS(inst->id))) < 0)

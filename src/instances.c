@@ -7,6 +7,7 @@
 #include "events.h"
 #include "jobs.h"
 #include "storage.h"
+#include "templates.h"
 
 #include <errno.h>
 #include <string.h>
@@ -210,6 +211,23 @@ static int draft_validate(struct ep_ctx *ctx, struct ep_obj *o, const char *v, c
 	return 0;
 }
 
+/* ln -s ../../templates/<t> template: the draft takes the template's image (or
+ * snapshot base), cpu and memory; rm forgets the template and its base. */
+static int template_apply(struct ep_ctx *ctx, struct ep_obj *o, const char *canon)
+{
+	if (!*canon)
+		return db_run(ctx->db, "UPDATE instance SET template_id = NULL, base_instance_id = NULL, "
+		                       "base_snapshot_id = NULL WHERE id = ?", NULL, DB_PARAMS(o->id));
+	return template_apply_to(ctx->db, canon, o->id);
+}
+
+/* A new image replaces the base snapshot a template gave. */
+static int image_apply(struct ep_ctx *ctx, struct ep_obj *o, const char *canon)
+{
+	return db_run(ctx->db, "UPDATE instance SET image_id = ?, base_instance_id = NULL, base_snapshot_id = NULL "
+	                       "WHERE id = ?", NULL, DB_PARAMS(*canon ? canon : NULL, o->id));
+}
+
 static int render_domain_xml(struct ep_obj *o, GString *out)
 {
 	g_autofree char *xml = NULL;
@@ -257,7 +275,10 @@ static const struct ep_attr instance_attrs[] = {
 	{ .name = "name", .column = "name", .type = AT_LINE },
 	{ .name = "cpu", .column = "cpu", .type = AT_INT, .min = 1, .max = 1024, .validate = draft_validate },
 	{ .name = "memory", .column = "memory", .type = AT_SIZE, .min = 16 << 20, .validate = draft_validate },
-	{ .name = "image", .column = "image_id", .type = AT_LINK, .link_kind = "images", .validate = draft_validate },
+	{ .name = "image", .column = "image_id", .type = AT_LINK, .link_kind = "images", .validate = draft_validate,
+	  .apply = image_apply },
+	{ .name = "template", .column = "template_id", .type = AT_LINK, .link_kind = "templates",
+	  .validate = draft_validate, .apply = template_apply },
 	{ .name = "host", .column = "host_id", .type = AT_LINK, .flags = ATTR_RO, .link_kind = "hosts" },
 	{ .name = "ip", .column = "ip", .type = AT_LINE, .flags = ATTR_RO },
 	{ .name = "describe", .column = "describe", .type = AT_TEXT },
@@ -282,6 +303,27 @@ static const struct ep_relation instance_relations[] = {
 	{ NULL },
 };
 
+/* The storage snapshots of an instance's root disk (homework bases), all of
+ * them: also one a crash left without its record. */
+static int root_snaps_remove(const char *root)
+{
+	g_autoptr(GPtrArray) snaps = g_ptr_array_new_with_free_func((GDestroyNotify)storage_snap_free);
+	const char *pool = epfs_storage->volume_pool;
+	int r = storage_snap_list(epfs_storage, pool, root, snaps);
+
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	for (guint i = 0; i < snaps->len; i++) {
+		struct storage_snap *sn = snaps->pdata[i];
+
+		if (sn->protected_ && (r = storage_snap_unprotect(epfs_storage, pool, root, sn->name)) < 0)
+			return r;
+		if ((r = storage_snap_remove(epfs_storage, pool, root, sn->name)) < 0 && r != -ENOENT)
+			return r;
+	}
+	return 0;
+}
+
 /* rmdir: the domain, its root disk and snapshots go; volumes and NICs are let go. */
 static int remove_steps(struct db_conn *db, const char *id, const char *host)
 {
@@ -294,6 +336,8 @@ static int remove_steps(struct db_conn *db, const char *id, const char *host)
 		if ((r = hv_undefine(host, id)) < 0 && r != -ENOENT)
 			return r;
 	}
+	if ((r = root_snaps_remove(root)) < 0)
+		return r;
 	if ((r = storage_remove(epfs_storage, epfs_storage->volume_pool, root)) < 0 && r != -ENOENT)
 		return r;
 	if ((r = db_run(db, "UPDATE volume SET instance_id = NULL, device = NULL, status = 'available' "
@@ -313,8 +357,17 @@ static int instance_remove(struct ep_ctx *ctx, struct ep_obj *o)
 	const char *word;
 	int r;
 
+	g_autoptr(db_result) based = NULL;
+
 	if (!strcmp(obj_get(o, "status"), "building"))
 		return ep_errorf(EBUSY, "%s is being provisioned", o->id);
+	/* its snapshots are homework bases: their clones need them */
+	if ((r = db_run(ctx->db, "SELECT CONCAT('templates/', id) AS who FROM template WHERE snapshot_instance_id = ? "
+	                         "UNION ALL SELECT CONCAT('instances/', id) FROM instance WHERE base_instance_id = ? "
+	                         "LIMIT 1", &based, DB_PARAMS(o->id, o->id))) < 0)
+		return r;
+	if (based->rows->len)
+		return ep_errorf(EBUSY, "%s: a snapshot of it is the base of %s", o->id, db_get(based, 0, "who"));
 	if ((r = live_state(o, &st, &word)) < 0)
 		return r;
 	if (st != HV_STATE_NONE && st != HV_STATE_SHUTOFF && st != HV_STATE_CRASHED)
@@ -328,6 +381,43 @@ static int instance_remove(struct ep_ctx *ctx, struct ep_obj *o)
 		journal_end(jid);
 	}
 	return r;
+}
+
+int instance_set_state(struct ep_ctx *ctx, const char *id, const char *word)
+{
+	struct ep_ctx sys = { .admin = true };
+	g_autoptr(ep_obj) o = NULL;
+	bool known = false;
+	int r;
+
+	for (guint i = 0; state_words[i]; i++)
+		known |= !strcmp(state_words[i], word);
+	if (!known)
+		return ep_errorf(EINVAL, "state: '%s' is not a state or verb of an instance", word);
+	if ((r = kind_load(&kind_instances, id, &o)) < 0)
+		return r == -ENOENT ? ep_errorf(ENOENT, "instances/%s does not exist", id) : r;
+	r = state_apply(ctx ? ctx : &sys, o, word);
+	kind_changed(&kind_instances, id);
+	return r;
+}
+
+int instance_delete(struct ep_ctx *ctx, const char *id)
+{
+	struct ep_ctx sys = { .admin = true };
+	g_autoptr(ep_obj) o = NULL;
+	int r;
+
+	(void)ctx;
+	if ((r = kind_load(&kind_instances, id, &o)) < 0)
+		return r == -ENOENT ? ep_errorf(ENOENT, "instances/%s does not exist", id) : r;
+	if (instance_provisioned(o) && (r = instance_set_state(&sys, id, "destroyed")) < 0)
+		return r;
+	/* the record as it is now, not as the cache had it before the destroy */
+	kind_changed(&kind_instances, id);
+	g_clear_pointer(&o, obj_unref);
+	if ((r = kind_load(&kind_instances, id, &o)) < 0)
+		return r == -ENOENT ? 0 : r;
+	return kind_remove(&sys, o);
 }
 
 int instance_recover(const char *op, const char *key, const char *step, const char *data)

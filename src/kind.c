@@ -136,6 +136,18 @@ int kind_load(const struct ep_kind *k, const char *key, struct ep_obj **out)
 	return 0;
 }
 
+struct ep_obj *kind_blank(const struct ep_kind *k, const char *key)
+{
+	struct ep_obj *o = g_atomic_rc_box_new0(struct ep_obj);
+
+	o->kind = k;
+	o->row = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+	g_hash_table_insert(o->row, (gpointer)g_intern_string("id"), g_strdup(key));
+	o->id = g_strdup(key);
+	o->key = g_strdup(key);
+	return o;
+}
+
 int kind_list(const struct ep_kind *k, const char *parent_key, GPtrArray *out)
 {
 	g_autoptr(db_result) r = NULL;
@@ -254,6 +266,11 @@ int attr_render(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_attr *a, G
 		if (!v || !*v)
 			return -ENOENT;
 		g_autofree char *up = obj_path_to_root(o);
+		if (a->link_nested) {
+			g_autofree char *to = tree_object_path(a->link_nested, v);
+			g_string_append_printf(out, "%s/%s", up, to);
+			return 0;
+		}
 		g_string_append_printf(out, "%s/%s/%s", up, a->link_kind, v);
 		return 0;
 	}
@@ -345,12 +362,18 @@ static int canonicalize(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_at
 		*canon = g_strdup(v);
 		break;
 	case AT_LINK:
-		if (*v && !value_id_valid(v))
+		if (a->link_nested) {
+			g_auto(GStrv) ids = g_strsplit(v, "/", -1);
+			if (*v && (g_strv_length(ids) != 2 || !value_id_valid(ids[0]) || !value_id_valid(ids[1])))
+				return ep_errorf(EINVAL, "%s: '%s' is not <%s>/<id>", a->name, v,
+				                 a->link_nested->parent->name);
+		} else if (*v && !value_id_valid(v)) {
 			return ep_errorf(EINVAL, "%s: '%s' is not a valid id", a->name, v);
+		}
 		*canon = g_strdup(v);
 		if (*v && !unchanged(o, a, v)) {
 			g_autoptr(ep_obj) t = NULL;
-			int r = kind_load(kind_by_name(NULL, a->link_kind), v, &t);
+			int r = kind_load(a->link_nested ? a->link_nested : kind_by_name(NULL, a->link_kind), v, &t);
 			if (r < 0) {
 				g_clear_pointer(canon, g_free);
 				return r == -ENOENT ? ep_errorf(ENOENT, "%s: %s/%s does not exist", a->name,
@@ -731,4 +754,6 @@ void kind_changed(const struct ep_kind *k, const char *key)
 {
 	cache_drop(k, key);
 	tree_changed(k, key);
+	if (k->changed)
+		k->changed(key);
 }

@@ -77,6 +77,9 @@ struct ep_attr {
 	/* AT_LINK: the top-level kind the column names ("instances"); the link
 	 * points at it relative to the object's directory */
 	const char *link_kind;
+	/* AT_LINK to a nested kind instead (templates/<t>/snapshot@ -> instances/<i>/snapshots/<s>):
+	 * the column holds the record's key "<parent>/<id>" */
+	const struct ep_kind *link_nested;
 	/* Append the value (without the newline) to out, instead of the column. */
 	int (*render)(struct ep_obj *o, GString *out);
 	/* Check and canonicalise a written value beyond its type (may be NULL). */
@@ -152,6 +155,17 @@ struct ep_kind {
 	bool has_snippets;
 	/* Directories of generated files, by name. */
 	const struct ep_gen_dir *gen_dirs;
+	/* A view nobody changes through it (public/): its directories show 0555, its
+	 * store dirs are read by everybody and changed by nobody (EROFS). */
+	bool read_only;
+	/* One record per parent, shown as a directory named after the kind right in
+	 * the parent's (users/<u>/service/), keyed by the parent's key; parent_column
+	 * is NULL and the table's id is that key.  A parent without one shows a
+	 * blank record (every column NULL but id). */
+	bool singleton;
+	/* After a record changed (here or, through change_log, elsewhere): drop
+	 * other views built from it (may be NULL). */
+	void (*changed)(const char *key);
 	/* At start-up: finish or undo an operation a crash interrupted (jobs.h). */
 	int (*recover)(const char *op, const char *key, const char *step, const char *data);
 };
@@ -164,6 +178,8 @@ const struct ep_attr *kind_attr(const struct ep_kind *k, const char *name);
 
 /* Load one record (one query, served from the cache when fresh).  ENOENT if missing. */
 int kind_load(const struct ep_kind *k, const char *key, struct ep_obj **out);
+/* A record of k with only its id set (a singleton nobody has written yet). */
+struct ep_obj *kind_blank(const struct ep_kind *k, const char *key);
 /* Load every record of a collection (one query) into out (GPtrArray of ep_obj*). */
 int kind_list(const struct ep_kind *k, const char *parent_key, GPtrArray *out);
 struct ep_obj *obj_ref(struct ep_obj *o);

@@ -11,6 +11,9 @@
 #include "settings.h"
 #include "storage.h"
 #include "sync.h"
+#include "teaching.h"
+#include "clock.h"
+#include "templates.h"
 #include "tree.h"
 
 #include <fuse_lowlevel.h>
@@ -205,6 +208,9 @@ int main(int argc, char *argv[])
 	fs_start(se);
 	if (sync_interval > 0 && sync_start(sync_interval) < 0)
 		syslog(LOG_WARNING, "change_log poller not started: %s", ep_error_message());
+	service_start(epfs_config);
+	clock_init(opts.config, epfs_config);
+	scheduler_start(epfs_config);
 	syslog(LOG_INFO, "mounted on %s", cl.mountpoint);
 
 	if (cl.singlethread) {
@@ -217,6 +223,8 @@ int main(int argc, char *argv[])
 		fuse_loop_cfg_destroy(loop);
 	}
 	ret = ret != 0;
+	scheduler_stop();
+	service_shutdown();
 	sync_stop();
 	jobs_shutdown();
 	fs_shutdown();

@@ -43,21 +43,30 @@ static int linked_list(struct ep_obj *o, GPtrArray *out)
 	return 0;
 }
 
+/* Where a link to dataset name points: one of the user's, or a public one. */
+static char *linked_target(const char *name, bool public)
+{
+	return g_strconcat(public ? "../../../../../public/datasets/" : "../../../datasets/", name, NULL);
+}
+
 static int linked_render(struct ep_obj *o, const char *name, GString *out)
 {
 	g_autoptr(db_result) r = NULL;
-	int ret = db_query("SELECT 1 FROM project_dataset WHERE user_id = ? AND project_id = ? AND dataset_id = ?",
+	int ret = db_query("SELECT public FROM project_dataset WHERE user_id = ? AND project_id = ? AND dataset_id = ?",
 	                   &r, DB_PARAMS(o->parent_key, o->id, name));
+	g_autofree char *target = NULL;
 
 	if (ret < 0)
 		return ret;
 	if (!r->rows->len)
 		return -ENOENT;
-	g_string_append_printf(out, "../../../datasets/%s", name);
+	target = linked_target(name, !g_strcmp0(db_get(r, 0, "public"), "1"));
+	g_string_append(out, target);
 	return 0;
 }
 
 struct copy_job {
+	char *src;              /* the dataset's files/ in the store (its own, or the public copy) */
 	char *user, *project, *dataset;
 	char *journal;          /* its journal row: a crash restarts the copy */
 	int percent;
@@ -67,6 +76,7 @@ static void copy_job_free(gpointer p)
 {
 	struct copy_job *j = p;
 
+	g_free(j->src);
 	g_free(j->user);
 	g_free(j->project);
 	g_free(j->dataset);
@@ -93,7 +103,7 @@ static bool copy_progress(uint64_t done, uint64_t total, void *opaque)
 static int copy_job_run(void *data)
 {
 	struct copy_job *j = data;
-	g_autofree char *src = g_strdup_printf("datasets/%s/%s/files", j->user, j->dataset);
+	const char *src = j->src;
 	g_autofree char *dst = g_strdup_printf("projects/%s/%s/input/%s", j->user, j->project, j->dataset);
 	g_autofree char *key = g_strdup_printf("%s/%s", j->user, j->project);
 	int r;
@@ -113,11 +123,13 @@ out:
 	return r;
 }
 
-static void copy_start(const char *user, const char *project, const char *dataset, bool journal)
+static void copy_start(const char *user, const char *project, const char *dataset, bool public, bool journal)
 {
 	struct copy_job *j = g_new0(struct copy_job, 1);
 	g_autofree char *key = g_strdup_printf("%s/%s", user, project);
 
+	j->src = public ? g_strdup_printf("public/datasets/%s/files", dataset)
+	                : g_strdup_printf("datasets/%s/%s/files", user, dataset);
 	j->user = g_strdup(user);
 	j->project = g_strdup(project);
 	j->dataset = g_strdup(dataset);
@@ -131,37 +143,59 @@ static void copy_start(const char *user, const char *project, const char *datase
 static int project_recover(const char *op, const char *key, const char *step, const char *data)
 {
 	g_auto(GStrv) parts = g_strsplit(key, "/", 2);
+	g_autoptr(db_result) r = NULL;
 
 	(void)step;
+	if (g_str_has_prefix(op, "publish-"))
+		return share_recover(op, key, step, data);
 	if (strcmp(op, "copy-dataset") || g_strv_length(parts) != 2)
 		return 0;
 	db_query("UPDATE project_dataset SET status = 'copying', progress = 0 WHERE user_id = ? AND project_id = ? "
 	         "AND dataset_id = ?", NULL, DB_PARAMS(parts[0], parts[1], data));
-	copy_start(parts[0], parts[1], data, true);
+	if (db_query("SELECT public FROM project_dataset WHERE user_id = ? AND project_id = ? AND dataset_id = ?", &r,
+	             DB_PARAMS(parts[0], parts[1], data)) < 0 || !r->rows->len)
+		return 0;   /* unlinked meanwhile */
+	copy_start(parts[0], parts[1], data, !g_strcmp0(db_get(r, 0, "public"), "1"), true);
 	return 0;
+}
+
+/* target with or without a trailing slash */
+static bool target_is(const char *target, const char *want)
+{
+	size_t len = strlen(want);
+
+	return !strncmp(target, want, len) && (!target[len] || !strcmp(target + len, "/"));
 }
 
 static int linked_link(struct ep_ctx *ctx, struct ep_obj *o, const char *name, const char *target)
 {
-	g_autofree char *want = g_strconcat("datasets/", name, NULL);
 	g_autofree char *dkey = g_strdup_printf("%s/%s", o->parent_key, name);
+	g_autofree char *rel = linked_target(name, false);
+	g_autofree char *pub = linked_target(name, true);
+	bool public = target_is(target, pub);
+	const char *owner = o->parent_key;
 	g_autoptr(ep_obj) ds = NULL;
 	int r;
 
 	(void)ctx;
-	g_autofree char *rel = g_strconcat("../../../", want, NULL);
-	g_autofree char *rel_slash = g_strconcat(rel, "/", NULL);
-
-	/* the link is relative, as ls -l shows it: ../../../datasets/<d> */
-	if (strcmp(target, rel) && strcmp(target, rel_slash))
-		return ep_errorf(EINVAL, "'%s' does not point at one of your datasets: ln -s %s", target, rel);
-	if ((r = kind_load(&kind_datasets, dkey, &ds)) < 0)
+	/* the link is relative, as ls -l shows it: ../../../datasets/<d>, or
+	 * ../../../../../public/datasets/<d> for a public one */
+	if (!public && !target_is(target, rel))
+		return ep_errorf(EINVAL, "'%s' does not point at one of your datasets or a public one: ln -s %s (or %s)",
+		                 target, rel, pub);
+	if (public) {
+		if ((r = kind_load(&kind_public_datasets, name, &ds)) < 0)
+			return r == -ENOENT ? ep_errorf(ENOENT, "public/datasets/%s does not exist", name) : r;
+		owner = obj_get(ds, "owner_id");
+	} else if ((r = kind_load(&kind_datasets, dkey, &ds)) < 0) {
 		return r == -ENOENT ? ep_errorf(ENOENT, "users/%s/datasets/%s does not exist", o->parent_key, name) : r;
-	if ((r = db_query("INSERT INTO project_dataset (user_id, project_id, dataset_user_id, dataset_id) "
-	                  "VALUES (?, ?, ?, ?)", NULL, DB_PARAMS(o->parent_key, o->id, o->parent_key, name))) < 0)
+	}
+	if ((r = db_query("INSERT INTO project_dataset (user_id, project_id, dataset_user_id, dataset_id, public) "
+	                  "VALUES (?, ?, ?, ?, ?)", NULL,
+	                  DB_PARAMS(o->parent_key, o->id, owner, name, public ? "1" : "0"))) < 0)
 		return r == -EEXIST ? ep_errorf(EEXIST, "dataset %s is linked already", name) : r;
 	/* copies return at once; progress tells how far they are */
-	copy_start(o->parent_key, o->id, name, true);
+	copy_start(o->parent_key, o->id, name, public, true);
 	return 0;
 }
 
@@ -204,6 +238,8 @@ static int render_progress(struct ep_obj *o, GString *out)
 
 static const struct ep_attr project_attrs[] = {
 	{ .name = "describe", .column = "describe", .type = AT_TEXT },
+	{ .name = "shared", .column = "shared", .type = AT_BOOL, .flags = ATTR_ACTION, .apply = share_apply },
+	{ .name = "share_progress", .type = AT_TEXT, .flags = ATTR_RO | ATTR_NOINFO, .render = share_render_progress },
 	{ .name = "progress", .type = AT_TEXT, .flags = ATTR_RO | ATTR_LIVE | ATTR_NOINFO, .render = render_progress },
 	{ .name = "create_time", .column = "create_time", .type = AT_TIME, .flags = ATTR_RO },
 	{ .name = "error", .type = AT_ERROR },
@@ -275,7 +311,8 @@ static int project_remove(struct ep_ctx *ctx, struct ep_obj *o)
 	if ((r = db_run(ctx->db, "DELETE FROM project_dataset WHERE user_id = ? AND project_id = ?", NULL,
 	                DB_PARAMS(o->parent_key, o->id))) < 0 ||
 	    (r = db_run(ctx->db, "DELETE FROM project WHERE user_id = ? AND id = ?", NULL,
-	                DB_PARAMS(o->parent_key, o->id))) < 0)
+	                DB_PARAMS(o->parent_key, o->id))) < 0 ||
+	    (r = share_forget(o)) < 0)
 		return r;
 	if ((r = filestore_remove_tree(epfs_files, base)) < 0 && r != -ENOENT)
 		return r;

@@ -112,6 +112,23 @@ int link_attr_set(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_attr *a,
 
 	if (a->type != AT_LINK || (a->flags & ATTR_RO))
 		return ep_errorf(EPERM, "%s is not a link that can be set", a->name);
+	if (a->link_nested) {
+		/* .../<parent kind>/<p>/<kind>/<id>: the key is "<p>/<id>" */
+		g_auto(GStrv) parts = g_strsplit(target, "/", -1);
+		guint n = g_strv_length(parts);
+		g_autofree char *key = NULL;
+
+		while (n > 0 && !*parts[n - 1])
+			n--;
+		if (n < 4 || strcmp(parts[n - 4], a->link_nested->parent->name) || !value_id_valid(parts[n - 3]) ||
+		    strcmp(parts[n - 2], a->link_nested->name) || !value_id_valid(parts[n - 1]))
+			return ep_errorf(EINVAL, "'%s' does not point at %s/<id>/%s/<id>", target,
+			                 a->link_nested->parent->name, a->link_nested->name);
+		if (obj_get(o, a->column))
+			return ep_errorf(EEXIST, "%s is set already: rm it first", a->name);
+		key = g_strconcat(parts[n - 3], "/", parts[n - 1], NULL);
+		return attr_write(ctx, o, a, key);
+	}
 	if ((r = target_id(target, a->link_kind, &id)) < 0)
 		return r;
 	if (obj_get(o, a->column))

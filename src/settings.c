@@ -28,6 +28,9 @@ static const struct setting defaults[] = {
 	{ "storage", "timeout", "10" },
 	{ "filestore", "backend", "local" },
 	{ "filestore", "path", "/var/lib/epfs/files" },
+	{ "service", "volume_size", "1G" },
+	{ "service", "idle_minutes", "60" },
+	{ "service", "sweep_interval", "60" },
 };
 
 int settings_load(const char *path, GKeyFile **out)

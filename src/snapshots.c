@@ -1,9 +1,13 @@
-/* snapshots.c: instances/<i>/snapshots/<s>/ — domain snapshots.  A snapshot
+/* snapshots.c: instances/<i>/snapshots/<s>/ — domain snapshots, each with a
+ * storage snapshot of the root disk (<i>.root@<s>) that instances made from a
+ * template based on it are cloned from (homework, seed 000).  A snapshot
  * goes stale when the flavour of its image changes (seed 000, question 6). */
 #include "compute.h"
 #include "db.h"
 #include "error.h"
+#include "epfs.h"
 #include "events.h"
+#include "storage.h"
 
 #include <errno.h>
 #include <string.h>
@@ -54,6 +58,7 @@ static const struct ep_attr snapshot_attrs[] = {
 static int snapshot_create(struct ep_ctx *ctx, const char *parent_key, const char *id)
 {
 	g_autoptr(ep_obj) inst = NULL;
+	g_autofree char *root = NULL;
 	const char *host;
 	int r;
 
@@ -65,9 +70,16 @@ static int snapshot_create(struct ep_ctx *ctx, const char *parent_key, const cha
 	if ((r = db_run(ctx->db, "INSERT INTO snapshot (instance_id, id, image_id, status) VALUES (?, ?, ?, 'available')",
 	                NULL, DB_PARAMS(inst->id, id, obj_get(inst, "image_id")))) < 0)
 		return r;
-	host = obj_get(inst, "host_id");
-	if ((r = host_prepare(host)) < 0 || (r = hv_snapshot_create(host, inst->id, id)) < 0)
+	/* the disk first: it is undone at once if the domain snapshot fails */
+	root = instance_root_disk(inst->id);
+	if ((r = storage_snap_create(epfs_storage, epfs_storage->volume_pool, root, id)) < 0)
 		return r;
+	host = obj_get(inst, "host_id");
+	if ((r = host_prepare(host)) < 0 || (r = hv_snapshot_create(host, inst->id, id)) < 0) {
+		g_autofree char *msg = g_strdup(ep_error_message());
+		storage_snap_remove(epfs_storage, epfs_storage->volume_pool, root, id);
+		return ep_errorf(-r, "%s", msg);
+	}
 	events_post(&kind_instances, inst->id, "snapshot %s taken", id);
 	return 0;
 }
@@ -76,6 +88,7 @@ static int snapshot_remove(struct ep_ctx *ctx, struct ep_obj *o)
 {
 	g_autoptr(ep_obj) inst = NULL;
 	g_autoptr(db_result) users = NULL;
+	g_autofree char *root = NULL;
 	const char *host;
 	int r;
 
@@ -84,8 +97,22 @@ static int snapshot_remove(struct ep_ctx *ctx, struct ep_obj *o)
 		return r;
 	if (users->rows->len)
 		return ep_errorf(EBUSY, "snapshot %s is the base of templates/%s", o->id, db_get(users, 0, "id"));
+	g_clear_pointer(&users, db_result_free);
+	if ((r = db_run(ctx->db, "SELECT id FROM instance WHERE base_instance_id = ? AND base_snapshot_id = ? LIMIT 1",
+	                &users, DB_PARAMS(o->parent_key, o->id))) < 0)
+		return r;
+	if (users->rows->len)
+		return ep_errorf(EBUSY, "snapshot %s is the base of instances/%s", o->id, db_get(users, 0, "id"));
 	if ((r = db_run(ctx->db, "DELETE FROM snapshot WHERE instance_id = ? AND id = ?", NULL,
 	                DB_PARAMS(o->parent_key, o->id))) < 0)
+		return r;
+	/* the root disk's snapshot (unprotected once no clone needs it) */
+	root = instance_root_disk(o->parent_key);
+	r = storage_snap_unprotect(epfs_storage, epfs_storage->volume_pool, root, o->id);
+	if (r == -EBUSY)
+		return r;
+	r = storage_snap_remove(epfs_storage, epfs_storage->volume_pool, root, o->id);
+	if (r < 0 && r != -ENOENT)
 		return r;
 	if ((r = kind_load(&kind_instances, o->parent_key, &inst)) < 0)
 		return r;

@@ -1016,14 +1016,27 @@ static int dir_snap_list(struct storage *st, const char *pool, const char *image
 	return 0;
 }
 
+/* "qcow2" for a file with qcow2's magic, "raw" otherwise. */
+static const char *file_format(const char *path)
+{
+	char magic[4] = { 0 };
+	auto_fd fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0 && read(fd, magic, sizeof(magic)) == sizeof(magic) && !memcmp(magic, "QFI\xfb", 4))
+		return "qcow2";
+	return "raw";
+}
+
 /* A qcow2 overlay on the snapshot file, made by qemu-img (no shell: the
- * arguments are paths built from validated names). */
+ * arguments are paths built from validated names).  The snapshot of a
+ * qcow2 clone is qcow2 itself (a homework base): the overlay says so. */
 static int overlay_to_tmp(const char *src_path, const char *dir_path, const char *name, char **tmp)
 {
 	g_autofree char *path = g_strdup_printf("%s/" TMP_PREFIX "%s.%08x", dir_path, name, g_random_int());
 	g_autofree char *out = NULL, *err = NULL;
 	g_autoptr(GError) gerr = NULL;
-	const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", src_path, path, NULL };
+	const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", file_format(src_path), "-b", src_path,
+	                       path, NULL };
 	int status = 0;
 
 	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, &gerr))
@@ -1158,12 +1171,8 @@ static int dir_disk_source(struct storage *st, const char *pool, const char *ima
 static const char *dir_format(struct storage *st, const char *pool, const char *image)
 {
 	g_autofree char *path = image_path(backend(st), pool, image);
-	char magic[4] = { 0 };
-	auto_fd fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd >= 0 && read(fd, magic, sizeof(magic)) == sizeof(magic) && !memcmp(magic, "QFI\xfb", 4))
-		return "qcow2";
-	return "raw";
+	return file_format(path);
 }
 
 const struct storage_ops storage_dir_ops = {

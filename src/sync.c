@@ -16,12 +16,14 @@ static struct {
 	char *last_seq;
 } sync_state;
 
-static const struct ep_kind *kind_named(const char *name)
+/* A change to records called name: two kinds may share a directory name
+ * (courses/<c>/experiments and users/<u>/experiments), so each is told; a key
+ * that is not one of its records costs a cache miss. */
+static void changed_named(const char *name, const char *key)
 {
 	for (guint i = 0; ep_kinds[i]; i++)
 		if (!strcmp(ep_kinds[i]->name, name))
-			return ep_kinds[i];
-	return NULL;
+			kind_changed(ep_kinds[i], key);
 }
 
 static void poll_once(void)
@@ -32,10 +34,7 @@ static void poll_once(void)
 	             DB_PARAMS(sync_state.last_seq)) < 0)
 		return;
 	for (guint i = 0; i < r->rows->len; i++) {
-		const struct ep_kind *k = kind_named(db_get(r, i, "kind"));
-
-		if (k)
-			kind_changed(k, db_get(r, i, "obj_key"));
+		changed_named(db_get(r, i, "kind"), db_get(r, i, "obj_key"));
 	}
 	if (r->rows->len) {
 		g_free(sync_state.last_seq);

@@ -46,6 +46,31 @@ static const struct ep_special *special_by_name(const struct ep_kind *k, const c
 	return NULL;
 }
 
+/* The length of the grouping directory a top-level kind sits in ("public" of
+ * "public/projects"), or 0. */
+static size_t group_len(const struct ep_kind *k)
+{
+	const char *slash = k->parent ? NULL : strchr(k->name, '/');
+
+	return slash ? (size_t)(slash - k->name) : 0;
+}
+
+static bool group_is(const struct ep_kind *k, const char *group)
+{
+	size_t len = group_len(k);
+
+	return len && len == strlen(group) && !strncmp(k->name, group, len);
+}
+
+/* A grouping directory is there for whoever sees one of its kinds. */
+static bool group_visible(struct ep_ctx *ctx, const char *group)
+{
+	for (guint i = 0; ep_kinds[i]; i++)
+		if (group_is(ep_kinds[i], group) && kind_visible(ctx, ep_kinds[i], NULL))
+			return true;
+	return false;
+}
+
 int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out)
 {
 	g_auto(GStrv) parts = NULL;
@@ -68,11 +93,26 @@ int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out)
 				out->type = N_META_DIR;
 				break;
 			}
+			if (!kind_by_name(NULL, name) && group_visible(ctx, name)) {
+				out->key = g_strdup(name);
+				out->type = N_GROUP;
+				break;
+			}
 			out->kind = kind_by_name(NULL, name);
 			if (!out->kind || !kind_visible(ctx, out->kind, NULL))
 				goto enoent;
 			out->type = N_COLLECTION;
 			break;
+		case N_GROUP: {
+			g_autofree char *full = g_strconcat(out->key, "/", name, NULL);
+
+			out->kind = kind_by_name(NULL, full);
+			if (!out->kind || !kind_visible(ctx, out->kind, NULL))
+				goto enoent;
+			g_clear_pointer(&out->key, g_free);
+			out->type = N_COLLECTION;
+			break;
+		}
 		case N_META_DIR:
 			out->meta = meta_by_name(name);
 			if (!out->meta)
@@ -132,6 +172,22 @@ int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out)
 			}
 			if (out->type == N_STORE || out->type == N_GENDIR || out->type == N_SNIP)
 				break;
+			if (sub && sub->singleton) {
+				/* users/<u>/service: the one record keyed like its parent */
+				struct ep_obj *one = NULL;
+
+				if ((r = kind_load(sub, out->key, &one)) == -ENOENT)
+					one = kind_blank(sub, out->key);
+				else if (r < 0)
+					goto fail;
+				g_clear_pointer(&out->obj, obj_unref);
+				out->obj = one;
+				out->kind = sub;
+				if (!kind_visible(ctx, sub, one))
+					goto enoent;
+				out->type = N_OBJECT;
+				break;
+			}
 			if (sub) {
 				out->kind = sub;
 				g_clear_pointer(&out->obj, obj_unref);
@@ -234,7 +290,10 @@ static void store_stat_fix(struct ep_node_info *n, struct stat *st)
 	/* the owner's own group, as their home directory would show */
 	if (n->owner && getpwuid_r(n->owner, &pw, buf, sizeof(buf), &found) == 0 && found)
 		st->st_gid = pw.pw_gid;
-	if (n->store->read_only)
+	if (n->kind->read_only)
+		/* as on a read-only mount: the copied modes, readable by all */
+		st->st_mode |= S_ISDIR(st->st_mode) ? 0555 : 0444;
+	else if (n->store->read_only)
 		st->st_mode &= ~(mode_t)0222;
 	st->st_nlink = S_ISDIR(st->st_mode) ? 2 : 1;
 }
@@ -294,10 +353,16 @@ int tree_stat(struct ep_ctx *ctx, struct ep_node_info *n, struct stat *st, GStri
 	case N_META_DIR:
 		stat_dir(st, 0);
 		return 0;
+	case N_GROUP:
+		stat_dir(st, 0);
+		st->st_mode = S_IFDIR | 0555;
+		return 0;
 	case N_COLLECTION:
 		if ((r = collection_mtime(n, &mtime)) < 0)
 			return r;
 		stat_dir(st, mtime);
+		if (n->kind->read_only)
+			st->st_mode = S_IFDIR | 0555;
 		/* users/<u>/projects/ is the user's, as what she makes in it */
 		if (n->kind->parent && n->key) {
 			g_autoptr(ep_obj) parent = NULL;
@@ -309,6 +374,8 @@ int tree_stat(struct ep_ctx *ctx, struct ep_node_info *n, struct stat *st, GStri
 	case N_RELDIR:
 		stat_dir(st, n->obj->mtime_us);
 		st->st_uid = kind_owner(n->kind, n->obj);
+		if (n->kind->read_only)
+			st->st_mode = S_IFDIR | 0555;
 		return 0;
 	case N_RELLINK:
 		g_string_truncate(content, 0);
@@ -346,6 +413,8 @@ int tree_stat(struct ep_ctx *ctx, struct ep_node_info *n, struct stat *st, GStri
 	case N_GENDIR:
 		stat_dir(st, n->obj->mtime_us);
 		st->st_uid = kind_owner(n->kind, n->obj);
+		if (n->kind->read_only)
+			st->st_mode = S_IFDIR | 0555;
 		return 0;
 	case N_SNIP:
 		if (n->snip->dir) {
@@ -419,6 +488,8 @@ static char *node_path(struct ep_node_info *n)
 		return g_strdup("");
 	case N_META_DIR:
 		return g_strdup(".epfs");
+	case N_GROUP:
+		return g_strdup(n->key);
 	case N_COLLECTION: {
 		if (!n->key)
 			return g_strdup(n->kind->name);
@@ -452,11 +523,30 @@ int tree_list(struct ep_ctx *ctx, struct ep_node_info *dir, tree_entry_cb cb, vo
 
 	switch (dir->type) {
 	case N_ROOT:
-		for (guint i = 0; ep_kinds[i] && r >= 0; i++)
-			if (!ep_kinds[i]->parent)
+		for (guint i = 0; ep_kinds[i] && r >= 0; i++) {
+			size_t glen = group_len(ep_kinds[i]);
+			bool first = true;
+
+			if (ep_kinds[i]->parent)
+				continue;
+			if (!glen) {
 				r = list_child(ctx, path, ep_kinds[i]->name, cb, data);
+				continue;
+			}
+			/* a grouping directory, once, at its first kind */
+			g_autofree char *group = g_strndup(ep_kinds[i]->name, glen);
+			for (guint j = 0; j < i; j++)
+				first &= !group_is(ep_kinds[j], group);
+			if (first)
+				r = list_child(ctx, path, group, cb, data);
+		}
 		if (r >= 0)
 			r = list_child(ctx, path, ".epfs", cb, data);
+		return r;
+	case N_GROUP:
+		for (guint i = 0; ep_kinds[i] && r >= 0; i++)
+			if (group_is(ep_kinds[i], dir->key))
+				r = list_child(ctx, path, ep_kinds[i]->name + strlen(dir->key) + 1, cb, data);
 		return r;
 	case N_META_DIR:
 		for (const struct meta_file *m = meta_files; m->name && r >= 0; m++)
@@ -552,6 +642,8 @@ int tree_list(struct ep_ctx *ctx, struct ep_node_info *dir, tree_entry_cb cb, vo
 /* May ctx change files of this store directory?  0 or -errno. */
 static int store_may_write(struct ep_ctx *ctx, struct ep_node_info *n)
 {
+	if (n->kind->read_only)
+		return ep_errorf(EROFS, "%s/ is read-only: cp -a makes a private copy", n->kind->name);
 	if (n->store->read_only)
 		return ep_errorf(EROFS, "%s/ is read-only: it holds copies", n->store->name);
 	if (!ctx->admin && ctx->uid != n->owner)
@@ -648,6 +740,8 @@ int tree_mkdir(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name
 		                 parent->rel->target);
 	case N_ROOT:
 		return ep_errorf(EPERM, "the top-level directories are fixed");
+	case N_GROUP:
+		return ep_errorf(EACCES, "%s/ lists what users share: echo 1 > shared publishes", parent->key);
 	default:
 		return ep_errorf(EPERM, "cannot create directories here");
 	}
@@ -745,6 +839,8 @@ int tree_rmdir(struct ep_ctx *ctx, struct ep_node_info *n)
 			return r;
 		return filestore_rmdir(epfs_files, n->store_path);
 	case N_OBJECT:
+		if (n->kind->singleton)
+			return ep_errorf(EPERM, "%s/ is part of its %s record", n->kind->name, n->kind->parent->name);
 		return kind_remove(ctx, n->obj);
 	case N_ATTR:
 	case N_SPECIAL:
@@ -761,6 +857,10 @@ char *tree_object_path(const struct ep_kind *k, const char *key)
 
 	if (!k->parent)
 		return g_strconcat(k->name, "/", key, NULL);
+	if (k->singleton) {
+		g_autofree char *parent = tree_object_path(k->parent, key);
+		return g_strconcat(parent, "/", k->name, NULL);
+	}
 	slash = strrchr(key, '/');
 	if (!slash)
 		return g_strconcat(k->name, "/", key, NULL);
@@ -842,7 +942,7 @@ int tree_store_open(struct ep_ctx *ctx, struct ep_node_info *n, int flags, mode_
 	if ((acc != O_RDONLY || (flags & (O_CREAT | O_TRUNC))) && (r = store_may_write(ctx, n)) < 0)
 		return r;
 	/* the owner's permission bits hold for the owner, as on a disk */
-	if (!(flags & O_CREAT) && ctx->uid != 0 && filestore_lstat(epfs_files, n->store_path, &st) == 0) {
+	if (!(flags & O_CREAT) && ctx->uid != 0 && !n->kind->read_only && filestore_lstat(epfs_files, n->store_path, &st) == 0) {
 		if ((acc != O_WRONLY && !(st.st_mode & S_IRUSR)) || (acc != O_RDONLY && !(st.st_mode & S_IWUSR)))
 			return ep_errorf(EACCES, "permission denied by the file's mode %o", st.st_mode & 07777);
 	}

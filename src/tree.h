@@ -26,6 +26,7 @@ enum node_type {
 	N_GENDIR,               /* users/u/datasets/d/preview/ */
 	N_GENFILE,              /* users/u/datasets/d/preview/data.csv */
 	N_SNIP,                 /* users/u/snippets/...: a node of the snippet tree */
+	N_GROUP,                /* public/: a directory grouping top-level kinds named "public/..." */
 };
 
 /* A file under .epfs/. */
@@ -38,7 +39,8 @@ extern const struct meta_file meta_files[];
 struct ep_node_info {
 	enum node_type type;
 	const struct ep_kind *kind;
-	char *key;              /* record key (N_OBJECT, N_ATTR), parent key (N_COLLECTION, N_SPECIAL) */
+	char *key;              /* record key (N_OBJECT, N_ATTR), parent key (N_COLLECTION, N_SPECIAL),
+	                         * the group's name (N_GROUP) */
 	const struct ep_attr *attr;
 	const struct ep_special *special;
 	const struct meta_file *meta;

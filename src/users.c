@@ -4,6 +4,7 @@
 #include "error.h"
 #include "filestore.h"
 #include "people.h"
+#include "teaching.h"
 
 #include <errno.h>
 #include <string.h>
@@ -109,6 +110,8 @@ static const struct ep_attr user_attrs[] = {
 	{ .name = "role", .column = "role", .type = AT_ENUM, .flags = ATTR_ADMIN, .choices = roles },
 	{ .name = "display_name", .column = "display_name", .type = AT_LINE },
 	{ .name = "email", .column = "email", .type = AT_LINE, .validate = email_validate },
+	{ .name = "enrol", .type = AT_TEXT, .flags = ATTR_NOINFO | ATTR_LIVE, .render = enrol_render,
+	  .validate = enrol_validate, .apply = enrol_apply },
 	{ .name = "create_time", .column = "create_time", .type = AT_TIME, .flags = ATTR_RO },
 	{ .name = "error", .type = AT_ERROR },
 	{ .name = "info.json", .type = AT_INFO },
@@ -158,7 +161,8 @@ static int user_remove(struct ep_ctx *ctx, struct ep_obj *o)
 	/* a user changes her own record, but only admins remove users */
 	if (!ctx->admin)
 		return ep_errorf(EACCES, "only admins remove users");
-	if ((r = db_run(ctx->db, "DELETE FROM project_dataset WHERE user_id = ?", NULL, DB_PARAMS(o->id))) < 0 ||
+	if ((r = share_forget_user(ctx, o->id)) < 0 ||
+	    (r = db_run(ctx->db, "DELETE FROM project_dataset WHERE user_id = ?", NULL, DB_PARAMS(o->id))) < 0 ||
 	    (r = db_run(ctx->db, "DELETE FROM project WHERE user_id = ?", NULL, DB_PARAMS(o->id))) < 0 ||
 	    (r = db_run(ctx->db, "DELETE FROM dataset WHERE user_id = ?", NULL, DB_PARAMS(o->id))) < 0 ||
 	    (r = db_run(ctx->db, "DELETE FROM snippet WHERE user_id = ?", NULL, DB_PARAMS(o->id))) < 0 ||

@@ -120,6 +120,7 @@ ${EPFS_FILESTORE_CONF:-}
 console_dir=$T/console
 shutdown_timeout=${EPFS_SHUTDOWN_TIMEOUT:-5}
 operation_timeout=60
+${EPFS_EXTRA_CONF:-}
 CONF
 }
 

@@ -39,7 +39,7 @@ is "$(stat -c %U "$U/alice")" epfs-alice "users/alice belongs to epfs-alice"
 is "$(stat -c '%U %a' "$U/alice/uid")" "root 644" "her uid is root's to change"
 
 # what a student sees and may do
-is "$(as epfs-alice ls "$MNT")" users "a student sees users/ only"
+is "$(as epfs-alice ls "$MNT" | tr '\n' ' ')" "public users " "a student sees public/ and users/ only"
 is "$(as epfs-alice ls "$U")" alice "and only herself in it"
 fails_with ENOENT "bob's directory is absent for her" as epfs-alice ls "$U/bob"
 fails_with EACCES "a student cannot make users" as epfs-alice mkdir "$U/carol"
@@ -153,5 +153,103 @@ as epfs-alice rmdir "$D"; ok $? "rmdir of a dataset"
 ok "$([ ! -e "$T/files/datasets/alice/d1" ]; echo $?)" "removes its files"
 as epfs-alice rmdir "$P"; ok $? "rmdir of a project"
 ok "$([ ! -e "$T/files/projects/alice/p1" ]; echo $?)" "removes its files"
+
+# public sharing: a project and a dataset published by alice, read by bob
+PUB=$MNT/public
+PA=$U/alice/projects/shown
+DA=$U/alice/datasets/iris
+as epfs-alice mkdir "$PA" "$DA"
+as epfs-alice sh -c "echo 'print(42)' > $PA/work/main.py && chmod 600 $PA/work/main.py"
+as epfs-alice cp "$T/data.csv" "$DA/files/"
+as epfs-alice ln -s ../../../datasets/iris "$PA/datasets/iris"
+for _ in $(seq 100); do as epfs-alice cat "$PA/progress" | grep -q "iris ready 100" && break; sleep 0.1; done
+is "$(as epfs-alice cat "$PA/shared") $(as epfs-alice cat "$PA/share_progress")" "0 " "a project is private at first"
+is "$(as epfs-bob ls "$PUB/projects" | wc -l)" 0 "public/projects/ is empty"
+as epfs-alice sh -c "echo 1 > $PA/shared"; ok $? "echo 1 > shared publishes"
+for _ in $(seq 100); do [ -d "$PUB/projects/shown" ] && break; sleep 0.1; done
+is "$(as epfs-alice cat "$PA/shared") $(as epfs-alice cat "$PA/share_progress")" "1 ready 100" "the public copy is made (a job, with progress)"
+is "$(sql "SELECT shared, share_status FROM project WHERE user_id='alice' AND id='shown'")" "1	ready" "the record says so"
+ok "$([ -f "$T/files/public/projects/shown/work/main.py" ] && [ -f "$T/files/public/projects/shown/input/iris/data.csv" ]; echo $?)" \
+	"the work files and the datasets are copied to the public area of the file store"
+is "$(as epfs-bob ls "$PUB" | tr '\n' ' ')" "datasets projects " "public/ holds projects/ and datasets/"
+is "$(as epfs-bob ls "$PUB/projects")" shown "another student sees the project in public/projects/"
+is "$(as epfs-bob ls "$PUB/projects/shown" | tr '\n' ' ')" "input owner work " "with owner@, work/ and input/"
+is "$(as epfs-bob readlink "$PUB/projects/shown/owner")" ../../../users/alice "owner@ names alice"
+is "$(as epfs-bob cat "$PUB/projects/shown/work/main.py")" "print(42)" "he reads the work files"
+is "$(as epfs-bob cat "$PUB/projects/shown/input/iris/data.csv")" "$(cat "$T/data.csv")" "and the datasets in input/"
+is "$(stat -c '%a %U' "$PUB/projects/shown/work/main.py")" "644 epfs-alice" "a file shows its mode readable by all, owned by alice"
+is "$(stat -c %a "$PUB" "$PUB/projects" "$PUB/projects/shown" | tr '\n' ' ')" "555 555 555 " "the public directories are 0555"
+fails_with EROFS "bob cannot change the public copy" as epfs-bob sh -c "echo x > $PUB/projects/shown/work/main.py"
+fails_with EROFS "nor can alice" as epfs-alice sh -c "echo x >> $PUB/projects/shown/work/main.py"
+fails_with EROFS "nobody creates files in it" as epfs-bob touch "$PUB/projects/shown/work/new"
+fails_with EROFS "nor removes them" as epfs-alice rm "$PUB/projects/shown/work/main.py"
+fails_with EROFS "not even root" rm "$PUB/projects/shown/input/iris/data.csv"
+fails_with EACCES "nobody makes projects in public/" as epfs-bob mkdir "$PUB/projects/x"
+fails_with EACCES "root neither" mkdir "$PUB/projects/x"
+fails_with EACCES "nor directories in public/ itself" mkdir "$PUB/x"
+fails_with EACCES "nobody removes a public project" as epfs-alice rmdir "$PUB/projects/shown"
+ok "$([ "$(sql "SELECT COUNT(*) FROM change_log WHERE kind='public/projects' AND obj_key='shown'")" -gt 0 ]; echo $?)" \
+	"the change is logged for other mounts"
+as epfs-alice sh -c "echo 'print(43)' > $PA/work/main.py"
+as epfs-alice sh -c "echo 1 > $PA/shared"; ok $? "writing 1 again is a no-op"
+is "$(as epfs-bob cat "$PUB/projects/shown/work/main.py")" "print(42)" "the public copy is a snapshot of the moment it was published"
+
+# one public name per project
+as epfs-bob mkdir "$U/bob/projects/shown"
+fails_with EEXIST "bob cannot publish a project under a name that is public" as epfs-bob bash -c "echo 1 > $U/bob/projects/shown/shared"
+like "$(as epfs-bob cat "$U/bob/projects/shown/error")" "EEXIST .*public/projects/shown is taken: alice shares one of that name" \
+	"the reason is in his project's error file"
+is "$(as epfs-bob cat "$U/bob/projects/shown/shared")" 0 "his project stays private"
+as epfs-bob rmdir "$U/bob/projects/shown"
+
+# a private copy: cp -a into your own projects/ makes the project (mkdir), which has its own
+# work/ and input/ already; cp -a of work/. then copies the files in
+as epfs-bob cp -a "$PUB/projects/shown" "$U/bob/projects/" 2> "$T/cp.err"
+is "$?:$(sed 's/.*: //' "$T/cp.err" | sort | tr '\n' '|')" \
+	"1:File exists|File exists|Operation not permitted|Operation not permitted|" \
+	"cp -a of the project makes it, and reports work/, input/, owner and the directory's mode"
+sed 's/^/#   /' "$T/cp.err"
+ok "$([ -d "$U/bob/projects/shown/work" ]; echo $?)" "the project is made"
+as epfs-bob cp -a "$PUB/projects/shown/work/." "$U/bob/projects/shown/work/"; ok $? "cp -a of work/. copies the files"
+is "$(as epfs-bob cat "$U/bob/projects/shown/work/main.py")" "print(42)" "bob's copy has the work files"
+is "$(stat -c '%a %U' "$U/bob/projects/shown/work/main.py")" "644 epfs-bob" "his, with the mode shown in public/"
+as epfs-bob sh -c "echo 'print(44)' >> $U/bob/projects/shown/work/main.py"; ok $? "and he edits them"
+is "$(as epfs-alice cat "$PA/work/main.py")" "print(43)" "alice's project is untouched"
+as epfs-bob rmdir "$U/bob/projects/shown"
+
+# withdraw, and publish again
+as epfs-alice sh -c "echo 0 > $PA/shared"; ok $? "echo 0 > shared withdraws"
+fails_with ENOENT "it is gone from public/" as epfs-bob ls "$PUB/projects/shown"
+ok "$([ ! -e "$T/files/public/projects/shown" ]; echo $?)" "with its copy"
+as epfs-alice sh -c "echo 1 > $PA/shared"
+for _ in $(seq 100); do [ -d "$PUB/projects/shown" ] && break; sleep 0.1; done
+is "$(as epfs-bob cat "$PUB/projects/shown/work/main.py")" "print(43)" "0 then 1 publishes the project as it is now"
+
+# public datasets
+as epfs-alice sh -c "echo 'three rows' > $DA/describe && echo 1 > $DA/shared"; ok $? "alice publishes a dataset"
+for _ in $(seq 100); do [ -d "$PUB/datasets/iris" ] && break; sleep 0.1; done
+is "$(as epfs-bob ls "$PUB/datasets")" iris "bob sees it in public/datasets/"
+is "$(as epfs-bob ls "$PUB/datasets/iris" | tr '\n' ' ')" "create_time describe files info.json owner preview size " \
+	"with its attributes, files/ and preview/"
+is "$(as epfs-bob cat "$PUB/datasets/iris/describe") $(as epfs-bob cat "$PUB/datasets/iris/size")" "three rows 8" "describe and size"
+is "$(as epfs-bob readlink "$PUB/datasets/iris/owner")" ../../../users/alice "owner@"
+is "$(as epfs-bob cat "$PUB/datasets/iris/files/data.csv")" "$(cat "$T/data.csv")" "the files"
+like "$(as epfs-bob cat "$PUB/datasets/iris/preview/data.csv")" "-- data.csv: 8 bytes" "a preview"
+fails_with EACCES "its attributes are read-only" as epfs-bob sh -c "echo x > $PUB/datasets/iris/describe"
+fails_with EROFS "and so are its files" as epfs-bob cp "$T/data.csv" "$PUB/datasets/iris/files/new.csv"
+as epfs-bob mkdir "$U/bob/projects/bp"
+as epfs-bob ln -s ../../../../../public/datasets/iris "$U/bob/projects/bp/datasets/iris"; ok $? "bob links the public dataset"
+is "$(as epfs-bob readlink "$U/bob/projects/bp/datasets/iris")" ../../../../../public/datasets/iris "the link reads back"
+for _ in $(seq 100); do as epfs-bob cat "$U/bob/projects/bp/progress" | grep -q "iris ready 100" && break; sleep 0.1; done
+is "$(as epfs-bob cat "$U/bob/projects/bp/input/iris/data.csv")" "$(cat "$T/data.csv")" "it is copied into his input/"
+fails_with ENOENT "a public dataset that does not exist" as epfs-bob ln -s ../../../../../public/datasets/nope "$U/bob/projects/bp/datasets/nope"
+fails_with EBUSY "a public dataset linked by a project is not withdrawn" as epfs-alice bash -c "echo 0 > $DA/shared"
+as epfs-bob rm "$U/bob/projects/bp/datasets/iris"; ok $? "bob unlinks it"
+as epfs-alice sh -c "echo 0 > $DA/shared"; ok $? "then alice withdraws it"
+is "$(as epfs-bob ls "$PUB/datasets" | wc -l)" 0 "public/datasets/ is empty again"
+as epfs-alice rm "$PA/datasets/iris"
+as epfs-alice rmdir "$PA"; ok $? "rmdir of a shared project"
+ok "$([ ! -e "$PUB/projects/shown" ] && [ ! -e "$T/files/public/projects/shown" ]; echo $?)" "takes its public copy along"
+as epfs-alice rmdir "$DA"
 
 done_testing

@@ -1,0 +1,123 @@
+/* scheduler.c: the teaching scheduler.  One mount of the cluster runs it: the
+ * one holding the database lock 'epfs-scheduler' (when that mount goes, the
+ * lock frees and another takes over at its next tick).  Each pass stops
+ * environments past their experiment's max_minutes or end, and removes the
+ * instances of experiments ended more than [teaching] cleanup_grace seconds
+ * ago (attempts, completion and grades stay). */
+#include "clock.h"
+#include "db.h"
+#include "error.h"
+#include "teaching.h"
+#include "templates.h"
+
+#include <errno.h>
+
+static GThread *thread;
+static GMutex lock;
+static GCond wake;
+static bool stopping;
+static double interval_s = 30;
+static gint64 grace_s = 7 * 24 * 3600;
+
+/* Act on every row of sql (course_id, experiment_id, user_id) with fn. */
+static int sweep(const char *sql, const char *now, const char *what)
+{
+	g_autoptr(db_result) r = NULL;
+	int n = 0;
+
+	if (db_query(sql, &r, DB_PARAMS(now)) < 0) {
+		g_warning("scheduler: %s: %s", what, ep_error_message());
+		return 0;
+	}
+	for (guint i = 0; i < r->rows->len; i++) {
+		const char *c = db_get(r, i, "course_id"), *e = db_get(r, i, "experiment_id");
+		const char *u = db_get(r, i, "user_id");
+		int ret = g_str_equal(what, "cleanup") ? environment_clean(c, e, u)
+		                                       : environment_stop(NULL, c, e, u, what);
+		if (ret < 0)
+			g_warning("scheduler: %s of %s/%s/%s: %s", what, c, e, u, ep_error_message());
+		else
+			n++;
+	}
+	return n;
+}
+
+int scheduler_pass(void)
+{
+	g_autofree char *now = clock_db_time(ep_now_us());
+	g_autofree char *grace_sql = NULL;
+	int n = 0;
+
+	/* running (started and not stopped since) past max_minutes */
+	n += sweep("SELECT v.course_id, v.experiment_id, v.user_id FROM environment v JOIN experiment x "
+	           "ON x.course_id = v.course_id AND x.id = v.experiment_id "
+	           "WHERE v.instance_id IS NOT NULL AND v.stop_reason = '' AND v.last_start IS NOT NULL "
+	           "AND x.max_minutes > 0 AND v.last_start + INTERVAL x.max_minutes MINUTE <= ?",
+	           now, "max_minutes");
+	/* running after the end */
+	n += sweep("SELECT v.course_id, v.experiment_id, v.user_id FROM environment v JOIN experiment x "
+	           "ON x.course_id = v.course_id AND x.id = v.experiment_id "
+	           "WHERE v.instance_id IS NOT NULL AND v.stop_reason = '' AND x.end_time <= ?",
+	           now, "end");
+	/* finished experiments: their instances go after the grace period */
+	grace_sql = g_strdup_printf("SELECT v.course_id, v.experiment_id, v.user_id FROM environment v "
+	                            "JOIN experiment x ON x.course_id = v.course_id AND x.id = v.experiment_id "
+	                            "WHERE v.instance_id IS NOT NULL AND x.end_time + INTERVAL %" G_GINT64_FORMAT
+	                            " SECOND <= ?", grace_s);
+	n += sweep(grace_sql, now, "cleanup");
+	int s = service_idle_sweep(ep_now());
+	if (s > 0)
+		n += s;
+	return n;
+}
+
+static gpointer scheduler_main(gpointer data)
+{
+	bool leader = false;
+
+	(void)data;
+	g_mutex_lock(&lock);
+	while (!stopping) {
+		g_mutex_unlock(&lock);
+		if (!leader && db_hold_lock("epfs-scheduler") == 0) {
+			leader = true;
+			g_message("scheduler: this mount runs the teaching scheduler");
+		}
+		if (leader)
+			scheduler_pass();
+		g_mutex_lock(&lock);
+		if (!stopping)
+			g_cond_wait_until(&wake, &lock, g_get_monotonic_time() + (gint64)(interval_s * G_USEC_PER_SEC));
+	}
+	g_mutex_unlock(&lock);
+	return NULL;
+}
+
+void scheduler_start(GKeyFile *config)
+{
+	g_autoptr(GError) e1 = NULL;
+	g_autoptr(GError) e2 = NULL;
+	double iv = g_key_file_get_double(config, "teaching", "scheduler_interval", &e1);
+	gint64 grace = g_key_file_get_int64(config, "teaching", "cleanup_grace", &e2);
+
+	if (!e1 && iv > 0)
+		interval_s = iv;
+	if (!e2 && grace >= 0)
+		grace_s = grace;
+	if (!e1 && iv == 0)
+		return;         /* scheduler_interval = 0: this mount never schedules */
+	stopping = false;
+	thread = g_thread_new("scheduler", scheduler_main, NULL);
+}
+
+void scheduler_stop(void)
+{
+	if (!thread)
+		return;
+	g_mutex_lock(&lock);
+	stopping = true;
+	g_cond_signal(&wake);
+	g_mutex_unlock(&lock);
+	g_thread_join(thread);
+	thread = NULL;
+}

@@ -1,0 +1,227 @@
+#!/bin/bash
+# teaching.t: a whole term through the mount, each role as the real Unix user
+# it maps to.  The admin makes a course type, a course and a class of 30
+# students by import; the teacher publishes an experiment with a window;
+# students enter, reset, hit the attempt limit and are stopped by the
+# scheduler; the teacher grades; grades.csv and grades.svg match.  Time moves
+# by editing [teaching] clock_offset in the configuration: nothing sleeps
+# for a window or a limit.
+. "$(dirname "$0")/lib.sh"
+EPFS_EXTRA_CONF='[teaching]
+scheduler_interval=0.2
+cleanup_grace=3600
+clock_offset=0'
+epfs_setup
+URI=$(libvirt_start) || { echo "Bail out! cannot start libvirtd"; exit 1; }
+virsh_() { virsh -q -c "$URI" "$@" 2>&1; }
+
+N=30
+students=$(seq -f 'epfs-s%02g' 1 $N)
+for u in epfs-teach $students epfs-late; do
+	id "$u" >/dev/null 2>&1 || useradd -M -s /bin/sh "$u"
+done
+as() { local u=$1; shift; setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$@"; }
+# as_write USER VALUE FILE: echo VALUE > FILE as USER (bash reports the errno's own message)
+as_write() { as "$1" bash -c 'printf "%s\n" "$1" > "$2"' _ "$2" "$3"; }
+uid_of() { id -u "$1"; }
+# move the platform's clock: seconds from now
+clock() { sed -i "s/^clock_offset=.*/clock_offset=$1/" "$EPFS_CONF"; }
+# wait until FILE reads WANT (up to 10 s)
+wait_for() {
+	for _ in $(seq 1 100); do [ "$(cat "$1" 2>/dev/null)" = "$2" ] && return 0; sleep 0.1; done
+	return 1
+}
+iso() { date -u -d "@$(( $(date +%s) + $1 ))" +%Y-%m-%dT%H:%M:%SZ; }
+
+# ---- the platform: a host, an image and a template ----
+mkdir "$MNT/hosts/h1" && write "$URI" "$MNT/hosts/h1/uri"
+mkdir "$MNT/images/lab-base" && write 64M "$MNT/images/lab-base/size"
+mkdir "$MNT/templates/lab-vm" && ln -s ../../images/lab-base "$MNT/templates/lab-vm/image" &&
+	write 128M "$MNT/templates/lab-vm/memory"
+ok $? "a template over an image"
+
+# ---- the admin: course type, teacher, course, class ----
+mkdir "$MNT/course-types/lab"; ok $? "mkdir course-types/lab"
+write "Laboratory course" "$MNT/course-types/lab/name"
+mkdir "$MNT/users/teach" && write "$(uid_of epfs-teach)" "$MNT/users/teach/uid" &&
+	write teacher "$MNT/users/teach/role"
+ok $? "a teacher"
+mkdir "$MNT/courses/os101"; ok $? "mkdir courses/os101"
+write "Operating systems" "$MNT/courses/os101/name"
+write OS-101 "$MNT/courses/os101/number"
+ln -s ../../course-types/lab "$MNT/courses/os101/type"; ok $? "ln -s the course type"
+fails_with ENOENT "the teacher must exist" ln -s ../../users/nobody "$MNT/courses/os101/teacher"
+ln -s ../../users/teach "$MNT/courses/os101/teacher"; ok $? "ln -s the teacher"
+write s3cret "$MNT/courses/os101/key"
+is "$(readlink "$MNT/courses/os101/type")" ../../course-types/lab "type@ reads back"
+fails_with EBUSY "a course type in use cannot go" rmdir "$MNT/course-types/lab"
+like "$(tail -1 "$MNT/course-types/lab/error")" "EBUSY rmdir: course type lab is used by course os101" \
+	"and the error file says why"
+
+mkdir "$MNT/classes/y2026"; ok $? "mkdir classes/y2026"
+{
+	echo "id,display_name,email,uid"
+	i=0
+	for u in $students; do
+		i=$((i + 1))
+		printf 's%02d,"Student %d, of 2026",s%02d@example.org,%s\n' $i $i $i "$(uid_of "$u")"
+	done
+} > "$T/class.csv"
+# a bad line refuses the whole import
+sed '17s/.*/s16,Bad Line,not-an-email,12345/' "$T/class.csv" > "$T/bad.csv"
+fails_with EINVAL "a bad line refuses the import" cp "$T/bad.csv" "$MNT/classes/y2026/import"
+like "$(tail -1 "$MNT/classes/y2026/error")" "line 17: 'not-an-email' is not an email address" \
+	"the error names the line"
+is "$(sql "SELECT COUNT(*) FROM user WHERE role='student'")" 0 "and nothing was created"
+cp "$T/class.csv" "$MNT/classes/y2026/import"; ok $? "import 30 students (CSV)"
+is "$(ls "$MNT/classes/y2026/students" | wc -l)" $N "all 30 in the class"
+is "$(cat "$MNT/users/s01/display_name")" "Student 1, of 2026" "quoted CSV fields"
+is "$(cat "$MNT/users/s07/role")" student "imported users are students"
+is "$(cat "$MNT/users/s07/uid")" "$(uid_of epfs-s07)" "with their uid"
+printf '{"id":"s30","display_name":"Student 30, of 2026","email":"s30@example.org","uid":%s}\n{"id":"x1","display_name":"Guest","email":"","uid":""}\n' \
+	"$(uid_of epfs-s30)" > "$T/more.jsonl"
+cp "$T/more.jsonl" "$MNT/classes/y2026/import"; ok $? "import JSON lines (one known, one new)"
+is "$(ls "$MNT/classes/y2026/students" | wc -l)" $((N + 1)) "the new one joins, the known one stays once"
+rm "$MNT/classes/y2026/students/x1"; ok $? "rm a student link leaves the class"
+ln -s ../../../classes/y2026 "$MNT/courses/os101/classes/y2026"; ok $? "the class joins the course"
+is "$(ls "$MNT/courses/os101/students" | wc -l)" $N "the course has its 30 students"
+is "$(readlink "$MNT/courses/os101/students/s05")" ../../../users/s05 "students/<u>@ points at the user"
+fails_with EBUSY "a class in a course cannot go" rmdir "$MNT/classes/y2026"
+rm "$MNT/courses/os101/teacher"
+fails_with EINVAL "only teachers teach" ln -s ../../users/s01 "$MNT/courses/os101/teacher"
+ln -s ../../users/teach "$MNT/courses/os101/teacher"
+
+# ---- the teacher: an experiment with a window ----
+E=$MNT/courses/os101/experiments/lab1
+fails_with ENOENT "students do not see courses/" as epfs-s01 mkdir "$E"
+as epfs-teach mkdir "$E"; ok $? "the teacher makes experiments/lab1"
+as epfs-teach sh -c "echo 'Processes' > $E/name && ln -s ../../../../templates/lab-vm $E/template &&
+	printf '# Lab 1\nFork a process.\n' > $E/content.md && echo $(iso 3600) > $E/start &&
+	echo $(iso 6000) > $E/end && echo 30 > $E/max_minutes && echo 2 > $E/max_attempts"
+ok $? "name, template@, content.md, window, limits"
+fails_with EINVAL "the end comes after the start" as_write epfs-teach "$(iso 60)" "$E/end"
+printf 'step 1\nstep 2\n' > "$T/sheet.txt"
+as epfs-teach cp "$T/sheet.txt" "$E/attachments/sheet.txt"; ok $? "the teacher attaches a file"
+S1=$MNT/users/s01/experiments
+is "$(as epfs-s01 ls "$S1")" "" "unpublished: students see nothing"
+as epfs-teach sh -c "echo 1 > $E/published"; ok $? "the teacher publishes"
+is "$(as epfs-s01 ls "$S1")" os101.lab1 "students see it as <course>.<exp>"
+X=$S1/os101.lab1
+is "$(as epfs-s01 cat "$X/content.md")" "# Lab 1
+Fork a process." "and read its content"
+is "$(as epfs-s01 cat "$X/attachments/sheet.txt")" "step 1
+step 2" "and its attachments"
+fails_with EROFS "attachments are read-only to students" as epfs-s01 sh -c "echo x > $X/attachments/sheet.txt"
+fails_with ENOENT "one student does not see another's" as epfs-s02 ls "$S1"
+is "$(as epfs-s01 cat "$X/state")" none "no environment yet"
+fails_with EACCES "before start, entering is refused" as_write epfs-s01 running "$X/state"
+like "$(tail -1 "$X/error")" "EACCES .*opens at" "the error says when it opens"
+
+# ---- the term: time moves into the window ----
+clock 3660
+as epfs-s01 sh -c "echo running > $X/state"; ok $? "s01 enters: instance created and started"
+is "$(as epfs-s01 cat "$X/state")" running "state running"
+INST=$(sql "SELECT instance_id FROM environment WHERE user_id='s01'")
+is "$INST" os101.lab1.s01 "the instance is named after course, experiment and student"
+is "$(virsh_ domstate "$INST")" running "libvirt runs it"
+is "$(as epfs-s01 readlink "$X/instance")" ../../../../instances/os101.lab1.s01 "instance@ points at it"
+is "$(as epfs-s01 cat "$X/attempts")" 1 "first attempt"
+is "$(sql "SELECT template_id, owner_id FROM instance WHERE id='$INST'")" "lab-vm	s01" "made from the template, owned by s01"
+as epfs-s01 sh -c "echo reset > $X/state"; ok $? "reset recreates it"
+is "$(as epfs-s01 cat "$X/attempts")" 2 "attempts 2"
+is "$(virsh_ domstate "$INST")" running "running again"
+fails_with ENOSPC "past max_attempts, reset is refused" as_write epfs-s01 reset "$X/state"
+like "$(tail -1 "$X/error")" "no attempts left: 2 of 2 used" "with the reason"
+is "$(virsh_ domstate "$INST")" running "and the environment is untouched"
+as epfs-s01 sh -c "echo running > $X/state"; ok $? "writing the current state is a no-op"
+as epfs-s01 sh -c "echo shutoff > $X/state"; ok $? "s01 stops it"
+is "$(virsh_ domstate "$INST")" "shut off" "shut off"
+as epfs-s01 sh -c "echo running > $X/state"; ok $? "and starts it again (no new attempt)"
+is "$(as epfs-s01 cat "$X/attempts")" 2 "attempts still 2"
+
+# the others enter 20 minutes later
+clock $((3660 + 20 * 60))
+for i in 02 03 04 05; do
+	as "epfs-s$i" sh -c "echo running > $MNT/users/s$i/experiments/os101.lab1/state" || echo "# s$i failed"
+done
+is "$(sql "SELECT COUNT(*) FROM environment WHERE instance_id IS NOT NULL")" 5 "five environments"
+T3=$E/students/s03
+is "$(as epfs-teach cat "$T3/state")" running "the teacher sees s03's environment"
+as epfs-teach sh -c "echo shutoff > $T3/state"; ok $? "and force-stops it"
+is "$(virsh_ domstate os101.lab1.s03)" "shut off" "stopped"
+is "$(cat "$T3/stop_reason")" teacher "stop_reason teacher"
+fails_with ENOENT "students do not see the teacher's files" as_write epfs-s02 100 "$T3/completion"
+
+# the scheduler stops environments past max_minutes (30): s01 restarted at +3660
+clock $((3660 + 31 * 60))
+wait_for "$X/state" shutoff; ok $? "the scheduler stopped s01 after max_minutes"
+is "$(cat "$X/stop_reason")" max_minutes "stop_reason max_minutes"
+is "$(cat "$MNT/users/s02/experiments/os101.lab1/state")" running "s02, started later, still runs"
+# the end (+6000): everything still running stops, entering is refused
+clock 6060
+for i in 02 04 05; do
+	wait_for "$MNT/users/s$i/experiments/os101.lab1/state" shutoff || echo "# s$i still $(cat "$MNT/users/s$i/experiments/os101.lab1/state")"
+done
+is "$(sql "SELECT GROUP_CONCAT(DISTINCT stop_reason) FROM environment WHERE user_id IN ('s02','s04','s05')")" end \
+	"after the end every environment is stopped (reason end)"
+fails_with EACCES "after the end, entering is refused" as_write epfs-s06 running "$MNT/users/s06/experiments/os101.lab1/state"
+
+# ---- progress and grades ----
+as epfs-teach sh -c "echo 100 > $E/students/s01/completion; echo 80 > $E/students/s02/completion;
+	echo 40 > $E/students/s03/completion; echo 0 > $E/students/s04/completion"
+ok $? "the check script reports completion"
+fails_with EINVAL "completion is 0-100" as_write epfs-teach 101 "$E/students/s05/completion"
+P=$(cat "$E/progress.csv")
+is "$(printf '%s\n' "$P" | head -1)" "student,instance,state,last_start,attempts,completion" "progress.csv header"
+is "$(printf '%s\n' "$P" | wc -l)" $((N + 1)) "one row per enrolled student"
+like "$(printf '%s\n' "$P" | grep '^s01,')" "^s01,os101.lab1.s01,shutoff,20[0-9-]+T[0-9:]+Z,2,100$" "s01's row"
+is "$(printf '%s\n' "$P" | grep '^s07,')" "s07,,none,,0," "s07 never entered"
+
+G=$MNT/users/s01/experiments/os101.lab1
+fails_with ENOENT "no grade before the teacher sets it" as epfs-s01 cat "$G/grade"
+fails_with ENOENT "nor a score" as epfs-s01 cat "$G/score"
+as epfs-teach sh -c "echo A > $E/students/s01/grade; echo 'well done' > $E/students/s01/comment;
+	echo b > $E/students/s02/grade; echo C > $E/students/s03/grade; echo D > $E/students/s04/grade"
+ok $? "the teacher grades"
+fails_with EINVAL "grades are A-D" as_write epfs-teach E "$E/students/s05/grade"
+fails_with EACCES "a student cannot grade herself" as_write epfs-s01 B "$G/grade"
+is "$(as epfs-s01 cat "$G/grade")" A "s01 reads her grade"
+is "$(as epfs-s01 cat "$G/comment")" "well done" "and the comment"
+is "$(as epfs-s01 cat "$G/score")" 100 "score = 100/100*50 + 2*25 = 100"
+is "$(cat "$E/students/s02/grade")" B "grades are stored upper-case"
+is "$(cat "$E/students/s02/score")" 65 "80/100*50 + 1*25 = 65"
+is "$(cat "$E/students/s03/score")" 20 "40/100*50 + 0 = 20"
+is "$(cat "$E/students/s04/score")" 0 "0 - 25 is clamped to 0"
+is "$(grep -c '^s[0-9]' "$E/grades.csv")" $N "grades.csv: one row per student"
+is "$(grep -E '^s0[1-4],' "$E/grades.csv")" "s01,100,A,100,well done
+s02,80,B,65,
+s03,40,C,20,
+s04,0,D,0," "grades.csv rows match the scores"
+xmllint --noout "$E/grades.svg"; ok $? "grades.svg is well-formed XML"
+SVG=$(cat "$E/grades.svg")
+like "$SVG" '<svg xmlns="http://www.w3.org/2000/svg"' "an SVG document"
+for g in A:1 B:1 C:1 D:1 "not graded:26"; do
+	like "$SVG" "data-grade=\"${g%:*}\" data-count=\"${g#*:}\"" "a slice for ${g%:*} (${g#*:})"
+	like "$SVG" ">${g%:*}: ${g#*:}</text>" "and a legend entry"
+done
+
+# ---- enrolment by key ----
+mkdir "$MNT/users/late" && write "$(uid_of epfs-late)" "$MNT/users/late/uid" && write student "$MNT/users/late/role"
+fails_with EACCES "a wrong key does not enrol" as_write epfs-late "os101 guess" "$MNT/users/late/enrol"
+as epfs-late sh -c "echo 'os101 s3cret' > $MNT/users/late/enrol"; ok $? "the right key enrols"
+is "$(as epfs-late cat "$MNT/users/late/enrol")" os101 "enrol lists her courses"
+is "$(as epfs-late ls "$MNT/users/late/experiments")" os101.lab1 "and she sees the experiment"
+is "$(ls "$MNT/courses/os101/students" | wc -l)" $((N + 1)) "the course has one student more"
+
+# ---- clean-up after the grace period ----
+clock $((6000 + 3700))
+for _ in $(seq 1 100); do
+	[ "$(sql "SELECT COUNT(*) FROM environment WHERE instance_id IS NOT NULL")" = 0 ] && break; sleep 0.1
+done
+is "$(sql "SELECT COUNT(*) FROM environment WHERE instance_id IS NOT NULL")" 0 "the scheduler removed every environment"
+is "$(sql "SELECT COUNT(*) FROM instance")" 0 "with their instances"
+is "$(virsh_ list --all --name | grep -c os101)" 0 "and their domains"
+is "$(ls "$STORAGE/volumes" | grep -c os101)" 0 "and their root disks"
+is "$(as epfs-s01 cat "$G/grade")" A "grades stay"
+is "$(as epfs-s01 cat "$G/state")" none "the state reads none"
+done_testing
