@@ -79,6 +79,11 @@ mkdir "$I/snapshots/s1"
 ok $? "a snapshot of it"
 mkdir "$MNT/instances/vm2"
 ok $? "a draft instance without image"
+mkdir "$MNT/templates/t1" && ln -s ../../images/img1 "$MNT/templates/t1/image" &&
+	mkdir "$MNT/templates/t2" && ln -s ../../instances/vm1/snapshots/s1 "$MNT/templates/t2/snapshot"
+ok $? "a template on the image and one on the snapshot"
+mkdir "$MNT/instances/vm3" && ln -s ../../templates/t2 "$MNT/instances/vm3/template"
+ok $? "a draft instance made from a template"
 
 # People and data: a user (root is an admin), a project with files of its own in work/, a
 # dataset with files, linked into the project (its copy in input/ is waited for), and snippets.
@@ -97,6 +102,26 @@ for _ in $(seq 1 100); do [ "$(cat "$U/projects/p1/progress")" = "d1 ready 100" 
 is "$(cat "$U/projects/p1/progress")" "d1 ready 100" "its copy in input/ is ready"
 mkdir "$U/snippets/py" && write 'print("hello")' "$U/snippets/py/hello.py"
 ok $? "a snippet in a directory of snippets"
+# the per-user service needs [service] template: a remount with it
+printf '\n[service]\ntemplate=t1\nvolume_size=1M\n' >> "$EPFS_CONF"
+epfs_umount && epfs_mount && write running "$U/service/state"
+ok $? "the user's service, started"
+
+# Teaching: a course type, a teacher, a course with a class and an experiment over the image;
+# u1 (a student) is in the course through the class, has entered the experiment and is graded.
+mkdir "$MNT/course-types/ct1" && mkdir "$MNT/users/t1" && write 4712 "$MNT/users/t1/uid" &&
+	write teacher "$MNT/users/t1/role" && mkdir "$MNT/courses/c1" &&
+	ln -s ../../course-types/ct1 "$MNT/courses/c1/type" && ln -s ../../users/t1 "$MNT/courses/c1/teacher"
+ok $? "a course type, a teacher and a course"
+mkdir "$MNT/classes/cl1" && ln -s ../../../users/u1 "$MNT/classes/cl1/students/u1" &&
+	ln -s ../../../classes/cl1 "$MNT/courses/c1/classes/cl1"
+ok $? "a class with u1, in the course"
+X=$MNT/courses/c1/experiments/e1
+mkdir "$X" && ln -s ../../../../images/img1 "$X/image" && write 1 "$X/published" &&
+	write hi "$X/attachments/sheet.txt"
+ok $? "a published experiment with an attachment"
+write running "$U/experiments/c1.e1/state" && write 90 "$X/students/u1/completion" && write A "$X/students/u1/grade"
+ok $? "u1 entered it and is graded"
 
 find "$MNT" -printf '%P\t%y\t%m\t%l\n' > "$T/real" 2>"$T/find.err"
 ok $? "find walks the whole tree"
