@@ -134,6 +134,17 @@ static int window_check(struct ep_obj *x)
 	return 0;
 }
 
+/* An instance of this environment's name, owned by user, that no environment records. */
+static bool environment_instance_orphan(const char *inst, const char *user)
+{
+	g_autoptr(db_result) r = NULL;
+
+	if (db_query("SELECT i.owner_id, e.user_id FROM instance i LEFT JOIN environment e ON e.instance_id = i.id "
+	             "WHERE i.id = ?", &r, DB_PARAMS(inst)) < 0 || r->rows->len != 1)
+		return false;
+	return !g_strcmp0(db_get(r, 0, "owner_id"), user) && !db_get(r, 0, "user_id");
+}
+
 /* Make the instance (attempt one more) and record it; the lock is held. */
 static int env_create(struct ep_ctx *ctx, struct ep_obj *x, const char *user, guint attempts)
 {
@@ -158,6 +169,9 @@ static int env_create(struct ep_ctx *ctx, struct ep_obj *x, const char *user, gu
 	} else {
 		r = ep_errorf(EINVAL, "experiment %s has neither template nor image", x->key);
 	}
+	/* made before a crash, before the environment recorded it: this student's, so taken on */
+	if (r == -EEXIST && environment_instance_orphan(inst, user))
+		r = 0;
 	if (r < 0)
 		return r;
 	n = g_strdup_printf("%u", attempts + 1);
@@ -204,6 +218,13 @@ int environment_enter(struct ep_ctx *ctx, const char *course, const char *exp, c
 	if ((r = env_row(course, exp, user, &row)) < 0)
 		goto out;
 	inst = row->rows->len ? db_get(row, 0, "instance_id") : NULL;
+	if (inst) {
+		/* an instance removed behind the environment's back (by hand, or a crash in a
+		 * reset) is made again */
+		g_autoptr(ep_obj) i = NULL;
+		if (kind_load(&kind_instances, inst, &i) == -ENOENT)
+			inst = NULL;
+	}
 	if (!inst) {
 		guint attempts = row->rows->len ? (guint)g_ascii_strtoull(db_get(row, 0, "attempts"), NULL, 10) : 0;
 		if ((r = env_create(ctx, x, user, attempts)) < 0)

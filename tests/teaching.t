@@ -17,7 +17,7 @@ virsh_() { virsh -q -c "$URI" "$@" 2>&1; }
 
 N=30
 students=$(seq -f 'epfs-s%02g' 1 $N)
-for u in epfs-teach $students epfs-late; do
+for u in epfs-teach epfs-teach2 $students epfs-late; do
 	id "$u" >/dev/null 2>&1 || useradd -M -s /bin/sh "$u"
 done
 as() { local u=$1; shift; setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$@"; }
@@ -95,6 +95,10 @@ ln -s ../../users/teach "$MNT/courses/os101/teacher"
 E=$MNT/courses/os101/experiments/lab1
 fails_with ENOENT "students do not see courses/" as epfs-s01 mkdir "$E"
 as epfs-teach mkdir "$E"; ok $? "the teacher makes experiments/lab1"
+mkdir "$MNT/users/teach2" && write "$(uid_of epfs-teach2)" "$MNT/users/teach2/uid" && write teacher "$MNT/users/teach2/role"
+fails_with EACCES "another teacher cannot change the course" as_write epfs-teach2 x "$E/name"
+fails_with EACCES "nor make experiments in it" as epfs-teach2 mkdir "$MNT/courses/os101/experiments/x"
+is "$(as epfs-teach2 cat "$E/max_attempts")" 0 "but reads it"
 as epfs-teach sh -c "echo 'Processes' > $E/name && ln -s ../../../../templates/lab-vm $E/template &&
 	printf '# Lab 1\nFork a process.\n' > $E/content.md && echo $(iso 3600) > $E/start &&
 	echo $(iso 6000) > $E/end && echo 30 > $E/max_minutes && echo 2 > $E/max_attempts"
@@ -145,6 +149,11 @@ for i in 02 03 04 05; do
 	as "epfs-s$i" sh -c "echo running > $MNT/users/s$i/experiments/os101.lab1/state" || echo "# s$i failed"
 done
 is "$(sql "SELECT COUNT(*) FROM environment WHERE instance_id IS NOT NULL")" 5 "five environments"
+# a crash between making s04's instance and recording it leaves an instance no environment names
+sql "UPDATE environment SET instance_id = NULL, attempts = 0 WHERE user_id = 's04'"
+as_write epfs-s04 running "$MNT/users/s04/experiments/os101.lab1/state"; ok $? "s04 enters again after the crash"
+is "$(sql "SELECT instance_id, attempts FROM environment WHERE user_id = 's04'")" "os101.lab1.s04	1" \
+	"her instance is taken on, as one attempt"
 T3=$E/students/s03
 is "$(as epfs-teach cat "$T3/state")" running "the teacher sees s03's environment"
 as epfs-teach sh -c "echo shutoff > $T3/state"; ok $? "and force-stops it"
@@ -207,6 +216,7 @@ done
 
 # ---- enrolment by key ----
 mkdir "$MNT/users/late" && write "$(uid_of epfs-late)" "$MNT/users/late/uid" && write student "$MNT/users/late/role"
+is "$(as epfs-late ls "$MNT/users/late/experiments")" "" "not in the course: no experiments"
 fails_with EACCES "a wrong key does not enrol" as_write epfs-late "os101 guess" "$MNT/users/late/enrol"
 as epfs-late sh -c "echo 'os101 s3cret' > $MNT/users/late/enrol"; ok $? "the right key enrols"
 is "$(as epfs-late cat "$MNT/users/late/enrol")" os101 "enrol lists her courses"
@@ -224,4 +234,23 @@ is "$(virsh_ list --all --name | grep -c os101)" 0 "and their domains"
 is "$(ls "$STORAGE/volumes" | grep -c os101)" 0 "and their root disks"
 is "$(as epfs-s01 cat "$G/grade")" A "grades stay"
 is "$(as epfs-s01 cat "$G/state")" none "the state reads none"
+
+# ---- one scheduler per cluster ----
+MNT2=$T/mnt2; mkdir -p "$MNT2"
+"$EPFS_BIN" -f -o "config=$EPFS_CONF" "$MNT2" >>"$T/epfs2.log" 2>&1 &
+PID2=$!
+for _ in $(seq 100); do mountpoint -q "$MNT2" && break; sleep 0.05; done
+mountpoint -q "$MNT2"; ok $? "a second mount of the same database"
+as epfs-teach mkdir "$MNT/courses/os101/experiments/lab2" &&
+	as epfs-teach bash -c "cd $MNT/courses/os101/experiments/lab2 && ln -s ../../../../templates/lab-vm template &&
+		echo 10 > max_minutes && echo 1 > published"
+as_write epfs-s06 running "$MNT/users/s06/experiments/os101.lab2/state"; ok $? "s06 enters lab2 (no window)"
+sleep 1
+! grep -q "runs the teaching scheduler" "$T/epfs2.log"; ok $? "the second mount does not schedule while the first does"
+epfs_umount
+clock $((6000 + 3700 + 11 * 60))
+wait_for "$MNT2/users/s06/experiments/os101.lab2/state" shutoff
+ok $? "once the first mount is gone, the second one's scheduler stops s06 after max_minutes"
+grep -q "runs the teaching scheduler" "$T/epfs2.log"; ok $? "it took the scheduler's lock"
+fusermount3 -u "$MNT2"; wait $PID2
 done_testing
