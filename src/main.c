@@ -208,7 +208,6 @@ int main(int argc, char *argv[])
 	fs_start(se);
 	if (sync_interval > 0 && sync_start(sync_interval) < 0)
 		syslog(LOG_WARNING, "change_log poller not started: %s", ep_error_message());
-	service_start(epfs_config);
 	clock_init(opts.config, epfs_config);
 	scheduler_start(epfs_config);
 	syslog(LOG_INFO, "mounted on %s", cl.mountpoint);
@@ -224,7 +223,6 @@ int main(int argc, char *argv[])
 	}
 	ret = ret != 0;
 	scheduler_stop();
-	service_shutdown();
 	sync_stop();
 	jobs_shutdown();
 	fs_shutdown();

@@ -4,8 +4,9 @@
  *
  * Idle means: [service] idle_minutes have passed (by ep_now()) since the last
  * `echo running > state`, and the service was not stopped since.  Writing
- * running again renews it; the check runs every [service] sweep_interval
- * seconds and stops the instance (the volume stays attached and kept). */
+ * running again renews it.  The check is a step of each pass of the teaching
+ * scheduler (scheduler.c); it stops the instance (the volume stays attached
+ * and kept). */
 #include "templates.h"
 #include "clock.h"
 #include "db.h"
@@ -255,55 +256,3 @@ const struct ep_kind kind_service = {
 	.may_write = service_may_write,
 	.owner = service_owner,
 };
-
-/* ---- the periodic idle check ---- */
-
-static GThread *sweeper;
-static GMutex sweep_mutex;
-static GCond sweep_cond;
-static bool sweep_stop;
-
-static gpointer sweep_thread(gpointer data)
-{
-	gint64 interval_us = GPOINTER_TO_INT(data) * G_USEC_PER_SEC;
-
-	g_mutex_lock(&sweep_mutex);
-	while (!sweep_stop) {
-		gint64 until = g_get_monotonic_time() + interval_us;
-
-		while (!sweep_stop && g_cond_wait_until(&sweep_cond, &sweep_mutex, until))
-			;
-		if (sweep_stop)
-			break;
-		g_mutex_unlock(&sweep_mutex);
-		if (service_idle_sweep(ep_now()) < 0)
-			errlog_append(NULL, NULL, "service idle check", EIO, ep_error_message());
-		g_mutex_lock(&sweep_mutex);
-	}
-	g_mutex_unlock(&sweep_mutex);
-	return NULL;
-}
-
-int service_start(GKeyFile *config)
-{
-	int idle = g_key_file_get_integer(config, "service", "idle_minutes", NULL);
-	int interval = g_key_file_get_integer(config, "service", "sweep_interval", NULL);
-
-	if (idle <= 0 || sweeper)
-		return 0;
-	sweep_stop = false;
-	sweeper = g_thread_new("service-idle", sweep_thread, GINT_TO_POINTER(interval > 0 ? interval : 60));
-	return 0;
-}
-
-void service_shutdown(void)
-{
-	if (!sweeper)
-		return;
-	g_mutex_lock(&sweep_mutex);
-	sweep_stop = true;
-	g_cond_signal(&sweep_cond);
-	g_mutex_unlock(&sweep_mutex);
-	g_thread_join(sweeper);
-	sweeper = NULL;
-}

@@ -38,7 +38,6 @@ static const struct setting defaults[] = {
 	{ "grading", "weight", "25" },
 	{ "service", "volume_size", "1G" },
 	{ "service", "idle_minutes", "60" },
-	{ "service", "sweep_interval", "60" },
 };
 
 int settings_load(const char *path, GKeyFile **out)

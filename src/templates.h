@@ -45,8 +45,3 @@ int template_apply_to(struct db_conn *db, const char *template_id, const char *i
  * volume is kept.  Returns the number stopped, or -errno. */
 int service_idle_sweep(time_t now);
 
-/* The periodic idle check: a thread calling service_idle_sweep(ep_now())
- * every [service] sweep_interval seconds (the teaching scheduler may take
- * this over).  Stopped by service_shutdown(). */
-int service_start(GKeyFile *config);
-void service_shutdown(void);

@@ -23,7 +23,7 @@ is "$(as epfs-alice cat "$S/state")" none "a user's service starts as none"
 fails_with EINVAL "without [service] template= it cannot start" as epfs-alice bash -c "echo running > '$S/state'"
 like "$(cat "$S/error")" "template" "the error says what is missing"
 
-printf '\n[service]\ntemplate=svc\nvolume_size=32M\nidle_minutes=1\nsweep_interval=1\n' >> "$EPFS_CONF"
+printf '\n[service]\ntemplate=svc\nvolume_size=32M\nidle_minutes=1\n\n[teaching]\nscheduler_interval=1\n' >> "$EPFS_CONF"
 epfs_umount; epfs_mount
 
 like "$(as epfs-alice ls "$MNT/users/alice")" service "service/ is listed in the user's directory"

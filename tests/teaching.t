@@ -207,6 +207,10 @@ s02,80,B,65,
 s03,40,C,20,
 s04,0,D,0," "grades.csv rows match the scores"
 xmllint --noout "$E/grades.svg"; ok $? "grades.svg is well-formed XML"
+rsvg-convert -o "$T/grades.png" "$E/grades.svg"; ok $? "and renders (rsvg-convert)"
+is "$(od -An -tx1 -N8 "$T/grades.png" | tr -d ' ')" 89504e470d0a1a0a "to a PNG"
+is "$(od -An -tu1 -j16 -N8 "$T/grades.png" | awk '{ print $3 * 256 + $4 "x" $7 * 256 + $8 }')" 480x300 \
+	"of the chart's size"
 SVG=$(cat "$E/grades.svg")
 like "$SVG" '<svg xmlns="http://www.w3.org/2000/svg"' "an SVG document"
 for g in A:1 B:1 C:1 D:1 "not graded:26"; do
