@@ -184,6 +184,20 @@ is "$(disk vdb @type) $(disk vdb source/@protocol) $(disk vdb source/@name)" "ne
 	"vdb is a network disk with source rbd volumes/v"
 is "$(disk vdb source/host/@name):$(disk vdb source/host/@port)" "127.0.0.1:$PORT" "naming the monitor"
 
+# a homework snapshot (docs/teaching.md): the root disk's RBD snapshot, and an instance of a
+# template based on it whose root disk is a clone of that snapshot
+mkdir "$MNT/instances/vm1/snapshots/hw"; ok $? "mkdir instances/vm1/snapshots/hw"
+like "$(rbdc snap ls volumes/vm1.root)" ' hw ' "rbd snap ls volumes/vm1.root lists hw"
+mkdir "$MNT/templates/hw" && ln -s ../../instances/vm1/snapshots/hw "$MNT/templates/hw/snapshot" &&
+	mkdir "$MNT/instances/stu" && ln -s ../../templates/hw "$MNT/instances/stu/template" &&
+	write running "$MNT/instances/stu/state"
+ok $? "an instance of a template based on it runs"
+like "$(rbdc info volumes/stu.root)" 'parent: volumes/vm1.root@hw' "rbd info volumes/stu.root: parent volumes/vm1.root@hw"
+write destroyed "$MNT/instances/stu/state" && rmdir "$MNT/instances/stu" && rm "$MNT/templates/hw/snapshot" &&
+	rmdir "$MNT/templates/hw" && rmdir "$MNT/instances/vm1/snapshots/hw"
+ok $? "instance, template and snapshot removed again"
+! rbdc snap ls volumes/vm1.root | grep -qw hw; ok $? "with the RBD snapshot"
+
 # an image with clones cannot be purged
 fails_with EBUSY "rmdir of an image an instance uses" rmdir "$I/x"
 like "$(tail -1 "$I/x/error")" "EBUSY rmdir: .*instances/vm1" "its error names the instance"
