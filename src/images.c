@@ -57,11 +57,18 @@ static int size_apply(struct ep_ctx *ctx, struct ep_obj *o, const char *canon)
 /* cpu, memory, gpu and vgpu are the flavour: snapshots made under the old one go stale. */
 static int flavour_apply(struct ep_ctx *ctx, struct ep_obj *o, const char *column, const char *canon)
 {
+	g_autoptr(db_result) snaps = NULL;
 	int r = obj_set(ctx, o, column, canon);
 
-	if (r < 0)
+	if (r < 0 ||
+	    (r = db_run(ctx->db, "SELECT CONCAT(instance_id, '/', id) AS k FROM snapshot WHERE image_id = ? AND "
+	                         "stale = 0 FOR UPDATE", &snaps, DB_PARAMS(o->id))) < 0 ||
+	    (r = db_run(ctx->db, "UPDATE snapshot SET stale = 1 WHERE image_id = ?", NULL, DB_PARAMS(o->id))) < 0)
 		return r;
-	return db_run(ctx->db, "UPDATE snapshot SET stale = 1 WHERE image_id = ?", NULL, DB_PARAMS(o->id));
+	/* the snapshots' own files change too (change_log tells other mounts) */
+	for (guint i = 0; i < snaps->rows->len; i++)
+		kind_changed(&kind_snapshots, db_get(snaps, i, "k"));
+	return 0;
 }
 
 static int cpu_apply(struct ep_ctx *ctx, struct ep_obj *o, const char *v) { return flavour_apply(ctx, o, "cpu", v); }

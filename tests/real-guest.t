@@ -5,7 +5,11 @@
 # a volume and a NIC hot-plugged by symlink (the guest reports them on its
 # serial console, read back through instances/<id>/console.log), an internal
 # snapshot and its revert, an ACPI shutdown, and rmdir.  Every step is also
-# checked with virsh on the daemon.  docs/real-guests.md explains it.
+# checked with virsh on the daemon.  Then, once g1 is gone, a student's
+# environment: a template over the same image, a course, a published
+# experiment; the student (a real Unix user) enters it, the guest boots,
+# progress.csv shows her running, and she stops it.  docs/real-guests.md
+# explains it.
 #
 # Skips when real guests cannot run here (qemu_usable), or without root.  The
 # kernel and initramfs are cached in $EPFS_TINY_GUEST_CACHE (default
@@ -18,6 +22,8 @@ export PATH=$PATH:/usr/sbin:/sbin
 CACHE=${EPFS_TINY_GUEST_CACHE:-$TINY_GUEST_CACHE}
 LV=$T/libvirt-qemu
 I=$MNT/instances/g1
+# the domain the console and state helpers watch, and its console through the mount
+DOM=g1
 CONSOLE=$I/console.log
 # epfs's ACPI shutdown waits this long before it destroys the domain: long
 # enough that the guest's own power-off is what the test sees
@@ -61,7 +67,7 @@ wait_console() {
 	local deadline=$(($(now_ms) + $2 * 1000)) n=${3:-1}
 	RAW_MS=0
 	while [ "$(now_ms)" -lt "$deadline" ]; do
-		[ $RAW_MS -eq 0 ] && [ "$(tr -d '\r' < "$T/console/g1.log" 2>/dev/null | grep -Ec -- "$1")" -ge "$n" ] &&
+		[ $RAW_MS -eq 0 ] && [ "$(tr -d '\r' < "$T/console/$DOM.log" 2>/dev/null | grep -Ec -- "$1")" -ge "$n" ] &&
 			RAW_MS=$(now_ms)
 		[ "$(console | grep -Ec -- "$1")" -ge "$n" ] && { [ $RAW_MS -ne 0 ] || RAW_MS=$(now_ms); return 0; }
 		sleep 0.05
@@ -71,11 +77,11 @@ wait_console() {
 # raw START_MS: when the host's file had the line, relative to START_MS
 raw() { [ "$RAW_MS" -gt 0 ] && secs $((RAW_MS - $1)) || echo "-"; }
 
-# wait_domstate STATE SECONDS: virsh says STATE
+# wait_domstate STATE SECONDS: virsh says STATE of $DOM
 wait_domstate() {
 	local deadline=$(($(now_ms) + $2 * 1000))
 	while [ "$(now_ms)" -lt "$deadline" ]; do
-		[ "$(v domstate g1)" = "$1" ] && return 0
+		[ "$(v domstate "$DOM")" = "$1" ] && return 0
 		sleep 0.1
 	done
 	return 1
@@ -239,5 +245,69 @@ diag "rmdir: $(since $t0) s"
 is "$(v list --all --name | sed '/^$/d')" "" "virsh: the daemon has no domain left"
 rmdir "$MNT/volumes/v1" && { [ -z "$QEMU_LIBVIRT_NETNS" ] || rmdir "$MNT/nics/n1"; }
 ok $? "the volume and the NIC can be removed"
+
+# ---- teaching: a student's environment boots (g1 is gone: one guest at a time) ----
+# the roles are real Unix users, as in tests/teaching.t; the window is around
+# the real time (no clock_offset)
+TEACH=epfs-rg-teach STUD=epfs-rg-stud
+for u in $TEACH $STUD; do
+	id "$u" >/dev/null 2>&1 || useradd -M -s /bin/sh "$u"
+done
+as() { local u=$1; shift; setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$@"; }
+iso() { date -u -d "@$(( $(date +%s) + $1 ))" +%Y-%m-%dT%H:%M:%SZ; }
+
+mkdir "$MNT/templates/tiny-vm" && ln -s ../../images/tiny "$MNT/templates/tiny-vm/image" &&
+	write 128M "$MNT/templates/tiny-vm/memory"
+ok $? "a template over the tiny guest's image (128M)"
+mkdir "$MNT/users/rgteach" && write "$(id -u $TEACH)" "$MNT/users/rgteach/uid" &&
+	write teacher "$MNT/users/rgteach/role"
+ok $? "a teacher, uid $(id -u $TEACH)"
+mkdir "$MNT/users/rgstud" && write "$(id -u $STUD)" "$MNT/users/rgstud/uid" &&
+	write student "$MNT/users/rgstud/role"
+ok $? "a student, uid $(id -u $STUD)"
+C=$MNT/courses/os101
+mkdir "$C" && write "Operating systems" "$C/name" && ln -s ../../users/rgteach "$C/teacher"
+ok $? "a course taught by rgteach"
+ln -s ../../../users/rgstud "$C/students/rgstud"; ok $? "the student is enrolled"
+E=$C/experiments/boot
+as $TEACH mkdir "$E"; ok $? "the teacher makes experiments/boot"
+as $TEACH sh -c "echo 'Boot a guest' > $E/name && ln -s ../../../../templates/tiny-vm $E/template &&
+	echo $(iso -3600) > $E/start && echo $(iso 3600) > $E/end && echo 1 > $E/published"
+rc=$?; ok $rc "template@, a window from now-1h to now+1h, published"
+[ $rc -eq 0 ] || show_error "$E"
+X=$MNT/users/rgstud/experiments/os101.boot
+is "$(as $STUD ls "$MNT/users/rgstud/experiments")" os101.boot "the student sees it"
+is "$(as $STUD cat "$X/state")" none "no environment yet"
+
+INST=os101.boot.rgstud
+DOM=$INST
+CONSOLE=$MNT/instances/$INST/console.log
+t0=$(now_ms)
+as $STUD sh -c "echo running > $X/state"
+rc=$?; ok $rc "the student enters: echo running > state"
+[ $rc -eq 0 ] || show_error "$X"
+t_run=$(($(now_ms) - t0))
+is "$(as $STUD cat "$X/state")" running "state reads running"
+is "$(as $STUD readlink "$X/instance")" "../../../../instances/$INST" "instance@ is $INST"
+is "$(v domstate "$INST")" running "virsh: $INST runs"
+xml=$(v dumpxml "$INST")
+like "$xml" "<domain type='qemu'" "virsh: a TCG domain"
+like "$xml" "<kernel>$KERNEL</kernel>" "booted from the template's image's kernel"
+like "$xml" "<memory unit='KiB'>131072</memory>" "with the template's memory"
+wait_console "^EPFS-GUEST READY" 90; okc $? "instances/$INST/console.log says EPFS-GUEST READY"
+diag "environment: $(secs $t_run) s for echo running > state, $(since $t0) s to READY in console.log ($(raw $t0) s in the host's file)"
+like "$(grep '^rgstud,' "$E/progress.csv")" "^rgstud,$INST,running,20[0-9-]+T[0-9:]+Z,1,\$" \
+	"progress.csv: the student is running, attempt 1"
+
+t0=$(now_ms)
+as $STUD sh -c "echo shutoff > $X/state"
+rc=$?; ok $rc "the student stops it: echo shutoff > state"
+[ $rc -eq 0 ] || show_error "$X"
+wait_domstate "shut off" 30; okc $? "virsh: $INST is shut off"
+diag "environment shutdown: $(since $t0) s to shut off"
+wait_console "^EPFS-GUEST POWEROFF" 5; okc $? "the guest powered itself off on the ACPI button"
+is "$(as $STUD cat "$X/state")" shutoff "the student's state reads shutoff"
+is "$(cat "$E/students/rgstud/stop_reason")" student "stop_reason student"
+like "$(grep '^rgstud,' "$E/progress.csv")" "^rgstud,$INST,shutoff," "progress.csv: shutoff"
 
 done_testing

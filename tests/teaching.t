@@ -239,6 +239,29 @@ is "$(ls "$STORAGE/volumes" | grep -c os101)" 0 "and their root disks"
 is "$(as epfs-s01 cat "$G/grade")" A "grades stay"
 is "$(as epfs-s01 cat "$G/state")" none "the state reads none"
 
+# ---- homework snapshots (seed 000): an experiment based on a prepared instance ----
+# (an admin makes the instance and the template: teachers see compute read-only)
+H=$MNT/instances/hw-src
+mkdir "$H" && ln -s ../../images/lab-base "$H/image" && write 128M "$H/memory" && write running "$H/state"
+ok $? "the teacher's instance, prepared"
+printf 'HOMEWORK-MARKER' | dd of="$STORAGE/volumes/hw-src.root" bs=1 seek=4096 conv=notrunc status=none
+mkdir "$H/snapshots/hw1" && mkdir "$MNT/templates/hw" && ln -s ../../instances/hw-src/snapshots/hw1 "$MNT/templates/hw/snapshot"
+ok $? "snapshotted, and the snapshot is a template's base"
+as epfs-teach mkdir "$MNT/courses/os101/experiments/hw" &&
+	as epfs-teach bash -c "cd $MNT/courses/os101/experiments/hw && ln -s ../../../../templates/hw template && echo 1 > published"
+ok $? "a homework experiment on that template"
+as_write epfs-s08 running "$MNT/users/s08/experiments/os101.hw/state"; ok $? "s08 enters the homework"
+is "$(dd if="$STORAGE/volumes/os101.hw.s08.root" bs=1 skip=4096 count=15 status=none)" HOMEWORK-MARKER \
+	"her disk starts from the snapshot's disk"
+is "$(sql "SELECT base_instance_id, base_snapshot_id FROM instance WHERE id='os101.hw.s08'")" "hw-src	hw1" \
+	"the instance names its base"
+write 2 "$MNT/images/lab-base/cpu"
+is "$(cat "$H/snapshots/hw1/status")" stale "changing the image's flavour makes the snapshot stale"
+fails_with EINVAL "a stale base makes no environment" as_write epfs-s09 running "$MNT/users/s09/experiments/os101.hw/state"
+like "$(tail -1 "$MNT/users/s09/experiments/os101.hw/error")" "stale" "and the error says why"
+is "$(sql "SELECT COUNT(*) FROM instance WHERE id='os101.hw.s09'")" 0 "nothing is left of it"
+is "$(cat "$MNT/users/s09/experiments/os101.hw/attempts")" 0 "and it cost no attempt"
+
 # ---- one scheduler per cluster ----
 MNT2=$T/mnt2; mkdir -p "$MNT2"
 "$EPFS_BIN" -f -o "config=$EPFS_CONF" "$MNT2" >>"$T/epfs2.log" 2>&1 &
