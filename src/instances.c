@@ -440,6 +440,16 @@ int instance_recover(const char *op, const char *key, const char *step, const ch
 	return 0;
 }
 
+/* Admins and teachers see every instance; everyone sees, read-only, the
+ * instances they own (a student's experiment environments and service), so
+ * that instance@ links lead somewhere and console.log can be followed. */
+static bool instance_visible(struct ep_ctx *ctx, struct ep_obj *o)
+{
+	if (!o || ctx->teacher)
+		return true;
+	return ctx->user[0] && !g_strcmp0(obj_get(o, "owner_id"), ctx->user);
+}
+
 const struct ep_kind kind_instances = {
 	.name = "instances",
 	.table = "instance",
@@ -447,4 +457,5 @@ const struct ep_kind kind_instances = {
 	.relations = instance_relations,
 	.remove = instance_remove,
 	.recover = instance_recover,
+	.visible = instance_visible,
 };

@@ -39,7 +39,7 @@ is "$(stat -c %U "$U/alice")" epfs-alice "users/alice belongs to epfs-alice"
 is "$(stat -c '%U %a' "$U/alice/uid")" "root 644" "her uid is root's to change"
 
 # what a student sees and may do
-is "$(as epfs-alice ls "$MNT" | tr '\n' ' ')" "public users " "a student sees public/ and users/ only"
+is "$(as epfs-alice ls "$MNT" | tr '\n' ' ')" "instances public users " "a student sees instances/ (her own), public/ and users/ only"
 is "$(as epfs-alice ls "$U")" alice "and only herself in it"
 fails_with ENOENT "bob's directory is absent for her" as epfs-alice ls "$U/bob"
 fails_with EACCES "a student cannot make users" as epfs-alice mkdir "$U/carol"
@@ -217,13 +217,23 @@ as epfs-bob sh -c "echo 'print(44)' >> $U/bob/projects/shown/work/main.py"; ok $
 is "$(as epfs-alice cat "$PA/work/main.py")" "print(43)" "alice's project is untouched"
 as epfs-bob rmdir "$U/bob/projects/shown"
 
-# withdraw, and publish again
+# withdraw, and publish again; a second mount of the same platform follows within a second
+MNT2=$T/mnt2; mkdir -p "$MNT2"
+"$EPFS_BIN" -f -o "config=$EPFS_CONF,allow_other" "$MNT2" >>"$T/epfs2.log" 2>&1 &
+PID2=$!
+for _ in $(seq 100); do mountpoint -q "$MNT2" && break; sleep 0.05; done
+is "$(as epfs-bob cat "$MNT2/public/projects/shown/work/main.py")" "print(42)" "a second mount shows the public project"
 as epfs-alice sh -c "echo 0 > $PA/shared"; ok $? "echo 0 > shared withdraws"
-fails_with ENOENT "it is gone from public/" as epfs-bob ls "$PUB/projects/shown"
+fails_with ENOENT "it is gone from public/ at once" as epfs-bob ls "$PUB/projects/shown"
 ok "$([ ! -e "$T/files/public/projects/shown" ]; echo $?)" "with its copy"
+sleep 1.5
+is "$(as epfs-bob ls "$MNT2/public/projects" | wc -l)" 0 "and from the other mount within the attribute timeout"
 as epfs-alice sh -c "echo 1 > $PA/shared"
 for _ in $(seq 100); do [ -d "$PUB/projects/shown" ] && break; sleep 0.1; done
 is "$(as epfs-bob cat "$PUB/projects/shown/work/main.py")" "print(43)" "0 then 1 publishes the project as it is now"
+sleep 1.5
+is "$(as epfs-bob cat "$MNT2/public/projects/shown/work/main.py")" "print(43)" "the other mount shows it again"
+fusermount3 -u "$MNT2"; wait $PID2
 
 # public datasets
 as epfs-alice sh -c "echo 'three rows' > $DA/describe && echo 1 > $DA/shared"; ok $? "alice publishes a dataset"

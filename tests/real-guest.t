@@ -296,6 +296,8 @@ like "$xml" "<kernel>$KERNEL</kernel>" "booted from the template's image's kerne
 like "$xml" "<memory unit='KiB'>131072</memory>" "with the template's memory"
 wait_console "^EPFS-GUEST READY" 90; okc $? "instances/$INST/console.log says EPFS-GUEST READY"
 diag "environment: $(secs $t_run) s for echo running > state, $(since $t0) s to READY in console.log ($(raw $t0) s in the host's file)"
+as $STUD grep -q "^EPFS-GUEST READY" "$X/instance/console.log"
+ok $? "the student reads her guest's console through instance@"
 like "$(grep '^rgstud,' "$E/progress.csv")" "^rgstud,$INST,running,20[0-9-]+T[0-9:]+Z,1,\$" \
 	"progress.csv: the student is running, attempt 1"
 
