@@ -1167,9 +1167,14 @@ static char kind_of(struct call *c, const char *remote)
 /* For NO_SUCH_FILE on remote: ENOTDIR if a directory on the way is a file, else ENOENT. */
 static int refine_missing(struct call *c, const char *remote)
 {
-	g_autofree char *dir = g_path_get_dirname(remote);
 	LIBSSH2_SFTP_ATTRIBUTES a;
-	int r = lstat_remote(c, dir, &a, true);
+	int r;
+
+	/* a path whose directory is missing never got as far as a remote name */
+	if (!remote)
+		return call_refused(c, ENOENT);
+	g_autofree char *dir = g_path_get_dirname(remote);
+	r = lstat_remote(c, dir, &a, true);
 
 	ep_error_clear();
 	if (r == 0 && !LIBSSH2_SFTP_S_ISDIR(a.permissions))

@@ -294,6 +294,7 @@ static void test_files(void)
 	ok_r(filestore_lstat(fs, base, &st), "lstat %s", base);
 	ok(S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0755, "it is a directory, mode 0755 (%o)",
 	   st.st_mode & 07777);
+	is_err(filestore_lstat(fs, "no-such-dir/deeper/x", &st), ENOENT, "lstat under a missing directory");
 
 	ok_r(filestore_file_open(fs, a, O_WRONLY | O_CREAT | O_EXCL, 0644, &f), "create %s", a);
 	ok_r(filestore_pwrite(f, "hello\n", 6, 0), "write hello");
