@@ -96,10 +96,11 @@ static int share_job_run(void *data)
 	g_autofree char *sql = NULL;
 	int r;
 
-	/* what a crash or an earlier publish of that name left goes first */
-	if ((r = filestore_remove_tree(epfs_files, dst)) < 0 && r != -ENOENT)
-		goto out;
+	/* the area first: the sftp store's lstat of a path below a missing
+	 * directory is not safe; then what a crash or an earlier publish left */
 	if ((r = store_mkdirs(area)) < 0)
+		goto out;
+	if ((r = filestore_remove_tree(epfs_files, dst)) < 0 && r != -ENOENT)
 		goto out;
 	r = filestore_copy_tree(epfs_files, src, dst, share_progress, j);
 out:

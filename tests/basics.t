@@ -10,7 +10,7 @@ like "$out" "nonexistent/epfs.conf" "that names the file"
 
 epfs_setup
 
-is "$(ls "$MNT" | tr '\n' ' ')" "hosts images instances nics users volumes " "the root lists the resource directories"
+is "$(ls "$MNT" | tr '\n' ' ')" "classes course-types courses hosts images instances nics public templates users volumes " "the root lists the resource directories"
 is "$(ls -A "$MNT" | head -1)" .epfs ".epfs is there too"
 is "$(cat "$MNT/.epfs/version")" "$("$EPFS_BIN" --version | sed -n 's/^epfs //p')" ".epfs/version"
 

@@ -1,6 +1,7 @@
 #!/bin/bash
-# scripts/demo: up gives a browsable tree with sample data, up twice is safe,
-# down stops everything it started.
+# scripts/demo: up gives a browsable tree with sample data (a course with a
+# published experiment among it), up twice is safe, down stops everything it
+# started.
 . "$(dirname "$0")/lib.sh"
 trap 'for s in "$T/state" "$T/state-rbd"; do [ -d "$s" ] && EPFS_STATE=$s "$EPFS_SRCDIR/scripts/demo" down >/dev/null 2>&1; done; rm -rf "$T"' EXIT
 
@@ -60,6 +61,28 @@ is "$(ls "$T/ep/users" | tr '\n' ' ')" "alice bob teacher1 " "sample users: a te
 is "$(cat "$T/ep/users/teacher1/role")" teacher "the teacher"
 for _ in $(seq 50); do [ -f "$T/ep/users/alice/projects/intro/input/iris/iris.csv" ] && break; sleep 0.1; done
 ok "$([ -f "$T/ep/users/alice/projects/intro/input/iris/iris.csv" ]; echo $?)" "a project with a linked dataset"
+for _ in $(seq 50); do [ -f "$T/ep/public/projects/intro/work/hello.py" ] && break; sleep 0.1; done
+is "$(cat "$T/ep/public/projects/intro/work/hello.py" 2>&1)" 'print("hello from epfs")' "alice's project is public"
+is "$(readlink "$T/ep/public/projects/intro/owner")" ../../../users/alice "shared by alice"
+ok "$([ -f "$T/ep/public/projects/intro/input/iris/iris.csv" ]; echo $?)" "with its dataset"
+# teaching: a course with one published experiment
+C=$T/ep/courses/linux101
+is "$(readlink "$C/teacher")" ../../users/teacher1 "a course taught by teacher1"
+is "$(ls "$C/students" | tr '\n' ' ')" "alice bob " "alice and bob are enrolled"
+is "$(readlink "$T/ep/templates/tiny-vm/image")" ../../images/tiny "a template over the sample image"
+X=$C/experiments/lab1
+is "$(cat "$X/published")" 1 "the experiment is published"
+is "$(readlink "$X/template")" ../../../../templates/tiny-vm "made from the template"
+now=$(date +%s)
+st=$(date -d "$(cat "$X/start")" +%s) en=$(date -d "$(cat "$X/end")" +%s)
+[ "$st" -le $((now - 3500)) ] && [ "$st" -gt $((now - 3700)) ]; ok $? "it opened an hour ago ($(cat "$X/start"))"
+[ "$en" -gt $((now + 29 * 86400)) ] && [ "$en" -le $((now + 30 * 86400 + 100)) ]; ok $? "and closes in 30 days ($(cat "$X/end"))"
+like "$(cat "$X/content.md")" "^# Lab 1" "with content.md"
+is "$(ls "$X/attachments")" sheet.md "and an attachment"
+is "$(ls "$T/ep/users/alice/experiments")" linux101.lab1 "alice sees it under users/alice/experiments/"
+is "$(cat "$T/ep/users/alice/experiments/linux101.lab1/state")" none "she has not entered it yet"
+like "$(cat "$T/ep/users/alice/experiments/linux101.lab1/content.md")" "^# Lab 1" "and reads its content"
+like "$(cat "$T/up.log")" "teacher1 teaches courses/linux101" "the tour shows the course"
 "$EPFS_SRCDIR/scripts/demo" down > "$T/down.log" 2>&1; ok $? "demo down"
 ! mountpoint -q "$T/ep"; ok $? "unmounted"
 ! pgrep -f "config=$EPFS_STATE/epfs.conf" >/dev/null; ok $? "epfs has exited"
@@ -80,6 +103,7 @@ fi
 "$EPFS_SRCDIR/scripts/demo" up "$T/ep" > "$T/up3.log" 2>&1; ok $? "up after down"
 is "$(cat "$T/ep/images/mine/size")" 1073741824 "the data survived"
 is "$(cat "$T/ep/instances/demo-vm/state")" running "demo-vm runs again"
+is "$(ls "$T/ep/users/bob/experiments")" linux101.lab1 "the course survives too"
 
 
 # ---- --storage rbd: a micro Ceph cluster (bluestore) in $EPFS_STATE/ceph ----

@@ -102,6 +102,12 @@ for _ in $(seq 1 100); do [ "$(cat "$U/projects/p1/progress")" = "d1 ready 100" 
 is "$(cat "$U/projects/p1/progress")" "d1 ready 100" "its copy in input/ is ready"
 mkdir "$U/snippets/py" && write 'print("hello")' "$U/snippets/py/hello.py"
 ok $? "a snippet in a directory of snippets"
+# public/: the project (with its dataset copy) and the dataset, published and copied
+write 1 "$U/projects/p1/shared" && write 1 "$U/datasets/d1/shared"
+ok $? "the project and the dataset are shared"
+for _ in $(seq 1 100); do [ -d "$MNT/public/projects/p1" ] && [ -d "$MNT/public/datasets/d1" ] && break; sleep 0.1; done
+is "$(cat "$U/projects/p1/share_progress") $(cat "$U/datasets/d1/share_progress")" "ready 100 ready 100" \
+	"their public copies are ready"
 # the per-user service needs [service] template: a remount with it
 printf '\n[service]\ntemplate=t1\nvolume_size=1M\n' >> "$EPFS_CONF"
 epfs_umount && epfs_mount && write running "$U/service/state"
