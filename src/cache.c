@@ -42,12 +42,12 @@ void cache_shutdown(void)
 
 static char *record_key(const struct ep_kind *k, const char *key)
 {
-	return g_strconcat(k->name, "\n", key, NULL);
+	return g_strconcat(k->table, "\n", key, NULL);  /* tables are unique, names not */
 }
 
 static char *list_key(const struct ep_kind *k, const char *parent_key)
 {
-	return g_strconcat(k->name, "\n", parent_key ? parent_key : "", NULL);
+	return g_strconcat(k->table, "\n", parent_key ? parent_key : "", NULL);
 }
 
 static bool fresh(const struct entry *e)

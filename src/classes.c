@@ -92,6 +92,14 @@ static void person_clear(struct person *p)
 	g_free(p->uid);
 }
 
+static bool blank(const GString *f)
+{
+	for (gsize i = 0; i < f->len; i++)
+		if (!g_ascii_isspace(f->str[i]))
+			return false;
+	return true;
+}
+
 /* One CSV line of id,display_name,email,uid (fields may be "quoted", "" is a quote). */
 static int csv_fields(const char *line, GPtrArray *out)
 {
@@ -112,7 +120,8 @@ static int csv_fields(const char *line, GPtrArray *out)
 			} else {
 				g_string_append_c(f, *p);
 			}
-		} else if (*p == '"' && f->len == 0) {
+		} else if (*p == '"' && blank(f)) {
+			g_string_truncate(f, 0);        /* blanks before a quoted field */
 			quoted = true;
 		} else if (*p == ',' || !*p) {
 			g_ptr_array_add(out, g_strstrip(g_string_free(f, FALSE)));
@@ -182,43 +191,42 @@ static bool is_header(const char *line)
 	return g_str_has_prefix(line, "id,");
 }
 
-static int import_one(struct ep_ctx *ctx, struct ep_obj *cls, struct person *p, guint lineno)
+static int import_one(struct db_conn *db, struct ep_obj *cls, struct person *p, guint lineno, GPtrArray *created)
 {
 	g_autoptr(db_result) r = NULL;
 	int ret;
 
-	if ((ret = db_run(ctx->db, "SELECT uid FROM `user` WHERE id = ? FOR UPDATE", &r, DB_PARAMS(p->id))) < 0)
+	if ((ret = db_run(db, "SELECT uid FROM `user` WHERE id = ? FOR UPDATE", &r, DB_PARAMS(p->id))) < 0)
 		return ret;
 	if (r->rows->len == 0) {
 		g_autoptr(db_result) taken = NULL;
 		if (*p->uid) {
-			if ((ret = db_run(ctx->db, "SELECT id FROM `user` WHERE uid = ?", &taken, DB_PARAMS(p->uid))) < 0)
+			if ((ret = db_run(db, "SELECT id FROM `user` WHERE uid = ?", &taken, DB_PARAMS(p->uid))) < 0)
 				return ret;
 			if (taken->rows->len)
 				return ep_errorf(EEXIST, "import: line %u: uid %s is users/%s already", lineno, p->uid,
 				                 db_get(taken, 0, "id"));
 		}
-		g_autofree char *projects = g_strconcat("projects/", p->id, NULL);
-		g_autofree char *datasets = g_strconcat("datasets/", p->id, NULL);
-		if ((ret = db_run(ctx->db, "INSERT INTO `user` (id, uid, role, display_name, email) "
-		                           "VALUES (?, ?, 'student', ?, ?)", NULL,
+		if ((ret = db_run(db, "INSERT INTO `user` (id, uid, role, display_name, email) "
+		                      "VALUES (?, ?, 'student', ?, ?)", NULL,
 		                  DB_PARAMS(p->id, *p->uid ? p->uid : NULL, p->display_name, p->email))) < 0)
 			return ret;
-		if ((ret = store_mkdirs(projects)) < 0 || (ret = store_mkdirs(datasets)) < 0)
-			return ret;
+		g_ptr_array_add(created, g_strdup(p->id));
 	} else if (*p->uid && g_strcmp0(db_get(r, 0, "uid"), p->uid)) {
 		return ep_errorf(EEXIST, "import: line %u: users/%s exists with another uid (%s)", lineno, p->id,
 		                 db_get(r, 0, "uid") ? db_get(r, 0, "uid") : "none");
 	}
-	if ((ret = db_run(ctx->db, "INSERT IGNORE INTO class_student (class_id, user_id) VALUES (?, ?)", NULL,
+	if ((ret = db_run(db, "INSERT IGNORE INTO class_student (class_id, user_id) VALUES (?, ?)", NULL,
 	                  DB_PARAMS(cls->id, p->id))) < 0)
 		return ret;
 	return 0;
 }
 
-int class_import(struct ep_ctx *ctx, struct ep_obj *cls, const char *text)
+/* Every line, in the transaction of db; the users made are added to created. */
+static int import_lines(struct db_conn *db, struct ep_obj *cls, const char *text, GPtrArray *created)
 {
-	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	/* a byte order mark (spreadsheets write one) is not part of the first id */
+	g_auto(GStrv) lines = g_strsplit(g_str_has_prefix(text, "\xef\xbb\xbf") ? text + 3 : text, "\n", -1);
 	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	guint done = 0;
 	int r;
@@ -241,7 +249,7 @@ int class_import(struct ep_ctx *ctx, struct ep_obj *cls, const char *text)
 			person_clear(&p);
 			return r;
 		}
-		r = import_one(ctx, cls, &p, i + 1);
+		r = import_one(db, cls, &p, i + 1, created);
 		if (r == -EEXIST && !strstr(ep_error_message(), "import:"))
 			r = ep_errorf(EEXIST, "import: line %u: %s", i + 1, ep_error_message());
 		person_clear(&p);
@@ -251,6 +259,32 @@ int class_import(struct ep_ctx *ctx, struct ep_obj *cls, const char *text)
 	}
 	if (!done)
 		return ep_errorf(EINVAL, "import: no students in what was written");
+	return 0;
+}
+
+int class_import(struct ep_ctx *ctx, struct ep_obj *cls, const char *text)
+{
+	g_autoptr(GPtrArray) created = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(db_conn) db = NULL;
+	int r;
+
+	(void)ctx;
+	if ((r = db_acquire(&db)) < 0 || (r = db_begin(db)) < 0)
+		return r;
+	if ((r = import_lines(db, cls, text, created)) < 0) {
+		db_rollback(db);
+		return r;
+	}
+	if ((r = db_commit(db)) < 0)
+		return r;
+	/* the new users' folders, once they exist (as mkdir users/<id> makes them) */
+	for (guint i = 0; i < created->len; i++) {
+		g_autofree char *projects = g_strconcat("projects/", (char *)created->pdata[i], NULL);
+		g_autofree char *datasets = g_strconcat("datasets/", (char *)created->pdata[i], NULL);
+		if ((r = store_mkdirs(projects)) < 0 || (r = store_mkdirs(datasets)) < 0)
+			g_warning("import: folders of %s: %s", (char *)created->pdata[i], ep_error_message());
+	}
+	cache_clear();  /* new users, members of the class's courses */
 	return 0;
 }
 
@@ -266,11 +300,7 @@ static int import_validate(struct ep_ctx *ctx, struct ep_obj *o, const char *v, 
 
 static int import_apply(struct ep_ctx *ctx, struct ep_obj *o, const char *v)
 {
-	int r = class_import(ctx, o, v);
-
-	if (r == 0)
-		cache_clear();  /* new users, members of the class's courses */
-	return r;
+	return class_import(ctx, o, v);
 }
 
 /* Reads back empty: an import is an action, not a value. */
@@ -284,8 +314,9 @@ static int import_render(struct ep_obj *o, GString *out)
 static const struct ep_attr class_attrs[] = {
 	{ .name = "name", .column = "name", .type = AT_LINE },
 	{ .name = "describe", .column = "describe", .type = AT_TEXT },
-	{ .name = "import", .type = AT_TEXT, .flags = ATTR_NOINFO | ATTR_ADMIN, .render = import_render,
-	  .validate = import_validate, .apply = import_apply },
+	/* one batch, applied when the file is closed, in one transaction */
+	{ .name = "import", .type = AT_TEXT, .flags = ATTR_NOINFO | ATTR_ADMIN | ATTR_ACTION | ATTR_WHOLE,
+	  .max = 1 << 20, .render = import_render, .validate = import_validate, .apply = import_apply },
 	{ .name = "create_time", .column = "create_time", .type = AT_TIME, .flags = ATTR_RO },
 	{ .name = "error", .type = AT_ERROR },
 	{ .name = "info.json", .type = AT_INFO },
@@ -308,10 +339,18 @@ static int class_remove(struct ep_ctx *ctx, struct ep_obj *o)
 	return db_run(ctx->db, "DELETE FROM class WHERE id = ?", NULL, DB_PARAMS(o->id));
 }
 
+/* A class changed elsewhere (its students): the courses it is in change. */
+static void class_changed(const char *key)
+{
+	(void)key;
+	cache_clear();
+}
+
 const struct ep_kind kind_classes = {
 	.name = "classes",
 	.table = "class",
 	.attrs = class_attrs,
 	.remove = class_remove,
 	.gen_dirs = class_gen_dirs,
+	.changed = class_changed,
 };

@@ -228,13 +228,41 @@ static int course_remove(struct ep_ctx *ctx, struct ep_obj *o)
 	return db_run(ctx->db, "DELETE FROM course WHERE id = ?", NULL, DB_PARAMS(o->id));
 }
 
+/* Teachers see courses/, and in it the courses they teach (with everything
+ * below: experiments, students' environments, grades); students see none. */
+static bool course_visible(struct ep_ctx *ctx, struct ep_obj *o)
+{
+	if (!o)
+		return ctx->teacher;
+	return course_teaches(ctx, o->id);
+}
+
+/* A course's id and its experiments' ids may not hold '.': it separates them
+ * in users/<u>/experiments/<course>.<exp> and in instance names. */
+static int course_create(struct ep_ctx *ctx, const char *parent_key, const char *id)
+{
+	(void)parent_key;
+	if (strchr(id, '.'))
+		return ep_errorf(EINVAL, "'%s': course ids may not contain '.'", id);
+	return db_run(ctx->db, "INSERT INTO course (id) VALUES (?)", NULL, DB_PARAMS(id));
+}
+
+/* Remote changes to a course (its members) change its students' views. */
+static void course_changed(const char *key)
+{
+	course_views_changed(key, NULL);
+}
+
 const struct ep_kind kind_courses = {
 	.name = "courses",
 	.table = "course",
 	.attrs = course_attrs,
+	.create = course_create,
 	.remove = course_remove,
 	.may_write = course_may_write,
+	.visible = course_visible,
 	.gen_dirs = course_gen_dirs,
+	.changed = course_changed,
 };
 
 /* ---- users/<u>/enrol ---- */
@@ -285,8 +313,9 @@ int enrol_apply(struct ep_ctx *ctx, struct ep_obj *user, const char *value)
 	for (guint i = 0; words[i] && !course; i++)
 		if (*words[i])
 			course = words[i];
-	if ((r = db_run(ctx->db, "INSERT INTO course_student (course_id, user_id) VALUES (?, ?)", NULL,
-	                DB_PARAMS(course, user->id))) < 0)
+	(void)ctx;
+	if ((r = db_query("INSERT INTO course_student (course_id, user_id) VALUES (?, ?)", NULL,
+	                  DB_PARAMS(course, user->id))) < 0)
 		return r;
 	kind_changed(&kind_courses, course);
 	course_views_changed(course, user->id);

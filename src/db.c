@@ -550,6 +550,42 @@ int db_hold_lock(const char *name)
 	return 0;
 }
 
+bool db_lock_held(const char *name)
+{
+	g_autoptr(db_result) r = NULL;
+
+	if (!pool.lock_conn ||
+	    db_run(pool.lock_conn, "SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS mine", &r, DB_PARAMS(name)) < 0)
+		return false;
+	return !g_strcmp0(db_get(r, 0, "mine"), "1");
+}
+
+int db_lock(const char *name, int timeout_s, struct db_conn **out)
+{
+	g_autoptr(db_result) r = NULL;
+	g_autofree char *t = g_strdup_printf("%d", timeout_s);
+	struct db_conn *c = conn_new();
+	int ret;
+
+	*out = NULL;
+	if ((ret = db_run(c, "SELECT GET_LOCK(?, ?) AS got", &r, DB_PARAMS(name, t))) < 0) {
+		conn_free(c);
+		return ret;
+	}
+	if (g_strcmp0(db_get(r, 0, "got"), "1")) {
+		conn_free(c);
+		return ep_errorf(ETIMEDOUT, "database: lock %s stayed busy for %d s", name, timeout_s);
+	}
+	*out = c;
+	return 0;
+}
+
+void db_unlock(struct db_conn *c)
+{
+	if (c)
+		conn_free(c);   /* closing the connection frees its locks */
+}
+
 void db_close(void)
 {
 	if (pool.lock_conn) {

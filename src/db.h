@@ -8,6 +8,7 @@
 #pragma once
 
 #include <glib.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct db_conn;
@@ -57,6 +58,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(db_result, db_result_free)
 /* Take the named lock (GET_LOCK) on a connection of its own, held until
  * db_close() or the process dies: other mounts see it with IS_FREE_LOCK(). */
 int db_hold_lock(const char *name);
+
+/* Does this mount (db_hold_lock) still hold the named lock?  False once its
+ * connection was lost (the server then freed the lock). */
+bool db_lock_held(const char *name);
+
+/* Take a named lock on a connection of its own, outside the pool (so that
+ * holding it while working never starves the pool), waiting up to timeout_s;
+ * ETIMEDOUT if it stays busy.  db_unlock() frees it and the connection. */
+int db_lock(const char *name, int timeout_s, struct db_conn **out);
+void db_unlock(struct db_conn *c);
 
 /* Ping the server and report "ok <latency>" or the failure into out. 0 or -errno. */
 int db_health(GString *out);

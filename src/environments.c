@@ -83,27 +83,20 @@ static int env_lock(const char *course, const char *exp, const char *user, struc
 {
 	g_autofree char *key = g_strdup_printf("%s/%s/%s", course, exp, user);
 	g_autofree char *h = g_compute_checksum_for_string(G_CHECKSUM_SHA1, key, -1);
-	g_autoptr(db_result) r = NULL;
 	int ret;
 
 	l->name = g_strconcat("epfs-env-", h, NULL);
-	if ((ret = db_acquire(&l->c)) < 0) {
+	/* on a connection of its own: provisioning under it needs the pool */
+	if ((ret = db_lock(l->name, 30, &l->c)) < 0) {
 		g_clear_pointer(&l->name, g_free);
-		return ret;
-	}
-	if ((ret = db_run(l->c, "SELECT GET_LOCK(?, 30) AS got", &r, DB_PARAMS(l->name))) < 0 ||
-	    g_strcmp0(db_get(r, 0, "got"), "1")) {
-		db_release(l->c);
-		g_clear_pointer(&l->name, g_free);
-		return ret < 0 ? ret : ep_errorf(ETIMEDOUT, "environment %s is busy", key);
+		return ret == -ETIMEDOUT ? ep_errorf(ETIMEDOUT, "environment %s is busy", key) : ret;
 	}
 	return 0;
 }
 
 static void env_unlock(struct env_lock *l)
 {
-	db_run(l->c, "DO RELEASE_LOCK(?)", NULL, DB_PARAMS(l->name));
-	db_release(l->c);
+	db_unlock(l->c);
 	g_free(l->name);
 }
 
@@ -263,8 +256,11 @@ int environment_reset(struct ep_ctx *ctx, const char *course, const char *exp, c
 		r = ep_errorf(ENOSPC, "reset: no attempts left: %u of %" G_GUINT64_FORMAT " used", attempts, max);
 		goto out;
 	}
+	/* nothing is destroyed unless a fresh one can be made */
+	if (obj_get(x, "template_id") && (r = template_check(obj_get(x, "template_id"))) < 0)
+		goto out;
 	if (row->rows->len && db_get(row, 0, "instance_id")) {
-		if ((r = instance_delete(ctx, db_get(row, 0, "instance_id"))) < 0)
+		if ((r = instance_delete(ctx, db_get(row, 0, "instance_id"))) < 0 && r != -ENOENT)
 			goto out;
 		db_query("UPDATE environment SET instance_id = NULL WHERE course_id = ? AND experiment_id = ? AND "
 		         "user_id = ?", NULL, DB_PARAMS(course, exp, user));
@@ -278,8 +274,21 @@ out:
 	return r;
 }
 
-int environment_stop(struct ep_ctx *ctx, const char *course, const char *exp, const char *user,
-                     const char *reason)
+/* Does cond (SQL over environment v and experiment x, one ? for now) still
+ * hold for this environment?  The scheduler's choice, checked again under
+ * the environment's lock: what changed since (a restart, a later end) wins. */
+static bool cond_holds(const char *course, const char *exp, const char *user, const char *cond, const char *now)
+{
+	g_autoptr(db_result) r = NULL;
+	g_autofree char *sql = g_strdup_printf(
+		"SELECT 1 FROM environment v JOIN experiment x ON x.course_id = v.course_id AND x.id = v.experiment_id "
+		"WHERE v.course_id = ? AND v.experiment_id = ? AND v.user_id = ? AND (%s)", cond);
+
+	return db_query(sql, &r, DB_PARAMS(course, exp, user, now)) == 0 && r->rows->len > 0;
+}
+
+int environment_stop_if(struct ep_ctx *ctx, const char *course, const char *exp, const char *user,
+                        const char *reason, const char *cond, const char *now)
 {
 	g_autoptr(db_result) row = NULL;
 	struct env_lock l;
@@ -288,6 +297,10 @@ int environment_stop(struct ep_ctx *ctx, const char *course, const char *exp, co
 
 	if ((r = env_lock(course, exp, user, &l)) < 0)
 		return r;
+	if (cond && !cond_holds(course, exp, user, cond, now)) {
+		r = 0;
+		goto out;
+	}
 	if ((r = env_row(course, exp, user, &row)) < 0)
 		goto out;
 	inst = row->rows->len ? db_get(row, 0, "instance_id") : NULL;
@@ -295,17 +308,25 @@ int environment_stop(struct ep_ctx *ctx, const char *course, const char *exp, co
 		r = 0;  /* nothing runs: stopped already */
 		goto out;
 	}
-	if ((r = instance_set_state(ctx, inst, "shutoff")) < 0)
+	if ((r = instance_set_state(ctx, inst, "shutoff")) < 0 && r != -ENOENT)
 		goto out;
 	r = db_query("UPDATE environment SET stop_reason = ? WHERE course_id = ? AND experiment_id = ? AND user_id = ?",
 	             NULL, DB_PARAMS(reason, course, exp, user));
 	environment_changed(course, exp, user);
+	if (r == 0 && cond)
+		r = 1;
 out:
 	env_unlock(&l);
 	return r;
 }
 
-int environment_clean(const char *course, const char *exp, const char *user)
+int environment_stop(struct ep_ctx *ctx, const char *course, const char *exp, const char *user,
+                     const char *reason)
+{
+	return environment_stop_if(ctx, course, exp, user, reason, NULL, NULL);
+}
+
+int environment_clean_if(const char *course, const char *exp, const char *user, const char *cond, const char *now)
 {
 	g_autoptr(db_result) row = NULL;
 	struct env_lock l;
@@ -314,6 +335,10 @@ int environment_clean(const char *course, const char *exp, const char *user)
 
 	if ((r = env_lock(course, exp, user, &l)) < 0)
 		return r;
+	if (cond && !cond_holds(course, exp, user, cond, now)) {
+		r = 0;
+		goto out;
+	}
 	if ((r = env_row(course, exp, user, &row)) < 0)
 		goto out;
 	inst = row->rows->len ? db_get(row, 0, "instance_id") : NULL;
@@ -323,9 +348,16 @@ int environment_clean(const char *course, const char *exp, const char *user)
 	             "stop_reason) WHERE course_id = ? AND experiment_id = ? AND user_id = ?",
 	             NULL, DB_PARAMS(course, exp, user));
 	environment_changed(course, exp, user);
+	if (r == 0 && cond)
+		r = 1;
 out:
 	env_unlock(&l);
 	return r;
+}
+
+int environment_clean(const char *course, const char *exp, const char *user)
+{
+	return environment_clean_if(course, exp, user, NULL, NULL);
 }
 
 /* ---- what both views show ---- */

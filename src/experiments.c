@@ -110,6 +110,8 @@ static int experiment_create(struct ep_ctx *ctx, const char *course, const char 
 	g_autofree char *dir = g_strdup_printf("courses/%s/experiments/%s/attachments", course, id);
 	int r;
 
+	if (strchr(id, '.'))
+		return ep_errorf(EINVAL, "'%s': experiment ids may not contain '.'", id);
 	if ((r = db_run(ctx->db, "INSERT INTO experiment (course_id, id) VALUES (?, ?)", NULL,
 	                DB_PARAMS(course, id))) < 0)
 		return r;

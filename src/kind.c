@@ -352,8 +352,9 @@ static int canonicalize(struct ep_ctx *ctx, struct ep_obj *o, const struct ep_at
 		*canon = g_strdup(v);
 		break;
 	case AT_TEXT:
-		if (!g_utf8_validate(v, -1, NULL) || strlen(v) > TEXT_MAX)
-			return ep_errorf(EINVAL, "%s: must be UTF-8 text of at most %d bytes", a->name, TEXT_MAX);
+		if (!g_utf8_validate(v, -1, NULL) || strlen(v) > (size_t)(a->max ? a->max : TEXT_MAX))
+			return ep_errorf(EINVAL, "%s: must be UTF-8 text of at most %" G_GINT64_FORMAT " bytes",
+			                 a->name, a->max ? a->max : TEXT_MAX);
 		*canon = g_strdup(v);
 		break;
 	case AT_ID:
@@ -636,6 +637,8 @@ bool attr_incomplete(const struct ep_attr *a, const char *buf, size_t len)
 	json_error_t jerr;
 	json_t *root;
 
+	if (a->flags & ATTR_WHOLE)
+		return true;
 	if (a->type != AT_INFO)
 		return false;
 	root = json_loadb(buf, len, 0, &jerr);

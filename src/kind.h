@@ -65,6 +65,8 @@ enum attr_flags {
 	ATTR_ADMIN = 1 << 4,    /* only admins write it, even in a record its owner may change */
 	ATTR_ACTION = 1 << 3,   /* apply() is an action (start, attach...): it runs after the
 	                         * record's transaction, with ctx->db NULL, and may take long */
+	ATTR_WHOLE = 1 << 6,    /* applied once, when the file is closed, to all that was
+	                         * written (a batch that must not be cut into pieces) */
 };
 
 struct ep_attr {

@@ -19,9 +19,24 @@ static bool stopping;
 static double interval_s = 30;
 static gint64 grace_s = 7 * 24 * 3600;
 
-/* Act on every row of sql (course_id, experiment_id, user_id) with fn. */
-static int sweep(const char *sql, const char *now, const char *what)
+static bool stop_requested(void)
 {
+	bool r;
+
+	g_mutex_lock(&lock);
+	r = stopping;
+	g_mutex_unlock(&lock);
+	return r;
+}
+
+/* The environments for which cond holds (SQL over environment v and
+ * experiment x, one ? for now) get what (max_minutes, end: stopped with that
+ * reason; cleanup: removed); each is checked again under its lock. */
+static int sweep(const char *cond, const char *now, const char *what)
+{
+	g_autofree char *sql = g_strdup_printf(
+		"SELECT v.course_id, v.experiment_id, v.user_id FROM environment v JOIN experiment x "
+		"ON x.course_id = v.course_id AND x.id = v.experiment_id WHERE %s", cond);
 	g_autoptr(db_result) r = NULL;
 	int n = 0;
 
@@ -29,15 +44,15 @@ static int sweep(const char *sql, const char *now, const char *what)
 		g_warning("scheduler: %s: %s", what, ep_error_message());
 		return 0;
 	}
-	for (guint i = 0; i < r->rows->len; i++) {
+	for (guint i = 0; i < r->rows->len && !stop_requested(); i++) {
 		const char *c = db_get(r, i, "course_id"), *e = db_get(r, i, "experiment_id");
 		const char *u = db_get(r, i, "user_id");
-		int ret = g_str_equal(what, "cleanup") ? environment_clean(c, e, u)
-		                                       : environment_stop(NULL, c, e, u, what);
+		int ret = g_str_equal(what, "cleanup") ? environment_clean_if(c, e, u, cond, now)
+		                                       : environment_stop_if(NULL, c, e, u, what, cond, now);
 		if (ret < 0)
 			g_warning("scheduler: %s of %s/%s/%s: %s", what, c, e, u, ep_error_message());
 		else
-			n++;
+			n += ret;
 	}
 	return n;
 }
@@ -45,28 +60,19 @@ static int sweep(const char *sql, const char *now, const char *what)
 int scheduler_pass(void)
 {
 	g_autofree char *now = clock_db_time(ep_now_us());
-	g_autofree char *grace_sql = NULL;
-	int n = 0;
+	g_autofree char *cleanup = g_strdup_printf(
+		"v.instance_id IS NOT NULL AND x.end_time + INTERVAL %" G_GINT64_FORMAT " SECOND <= ?", grace_s);
+	int n = 0, s;
 
 	/* running (started and not stopped since) past max_minutes */
-	n += sweep("SELECT v.course_id, v.experiment_id, v.user_id FROM environment v JOIN experiment x "
-	           "ON x.course_id = v.course_id AND x.id = v.experiment_id "
-	           "WHERE v.instance_id IS NOT NULL AND v.stop_reason = '' AND v.last_start IS NOT NULL "
+	n += sweep("v.instance_id IS NOT NULL AND v.stop_reason = '' AND v.last_start IS NOT NULL "
 	           "AND x.max_minutes > 0 AND v.last_start + INTERVAL x.max_minutes MINUTE <= ?",
 	           now, "max_minutes");
 	/* running after the end */
-	n += sweep("SELECT v.course_id, v.experiment_id, v.user_id FROM environment v JOIN experiment x "
-	           "ON x.course_id = v.course_id AND x.id = v.experiment_id "
-	           "WHERE v.instance_id IS NOT NULL AND v.stop_reason = '' AND x.end_time <= ?",
-	           now, "end");
+	n += sweep("v.instance_id IS NOT NULL AND v.stop_reason = '' AND x.end_time <= ?", now, "end");
 	/* finished experiments: their instances go after the grace period */
-	grace_sql = g_strdup_printf("SELECT v.course_id, v.experiment_id, v.user_id FROM environment v "
-	                            "JOIN experiment x ON x.course_id = v.course_id AND x.id = v.experiment_id "
-	                            "WHERE v.instance_id IS NOT NULL AND x.end_time + INTERVAL %" G_GINT64_FORMAT
-	                            " SECOND <= ?", grace_s);
-	n += sweep(grace_sql, now, "cleanup");
-	int s = service_idle_sweep(ep_now());
-	if (s > 0)
+	n += sweep(cleanup, now, "cleanup");
+	if (!stop_requested() && (s = service_idle_sweep(ep_now())) > 0)
 		n += s;
 	return n;
 }
@@ -79,6 +85,11 @@ static gpointer scheduler_main(gpointer data)
 	g_mutex_lock(&lock);
 	while (!stopping) {
 		g_mutex_unlock(&lock);
+		/* the lock goes with its connection: a lost connection is lost leadership */
+		if (leader && !db_lock_held("epfs-scheduler")) {
+			leader = false;
+			g_message("scheduler: lost the scheduler's lock");
+		}
 		if (!leader && db_hold_lock("epfs-scheduler") == 0) {
 			leader = true;
 			g_message("scheduler: this mount runs the teaching scheduler");

@@ -48,6 +48,13 @@ int environment_stop(struct ep_ctx *ctx, const char *course, const char *exp, co
                      const char *reason);
 /* Destroy the environment's instance and forget it (attempts and grades stay). */
 int environment_clean(const char *course, const char *exp, const char *user);
+/* The scheduler's forms: act only if cond (SQL over environment v and
+ * experiment x, with one ? for now) still holds once the environment is
+ * locked; 1 if it acted, 0 if not, or -errno. */
+int environment_stop_if(struct ep_ctx *ctx, const char *course, const char *exp, const char *user,
+                        const char *reason, const char *cond, const char *now);
+int environment_clean_if(const char *course, const char *exp, const char *user, const char *cond,
+                         const char *now);
 
 /* The scheduler: one per cluster (a database lock); stops environments past
  * max_minutes or their experiment's end, and cleans up finished ones. */

@@ -62,6 +62,19 @@ int template_apply_to(struct db_conn *db, const char *template_id, const char *i
 	                        instance_id));
 }
 
+int template_check(const char *template_id)
+{
+	g_autoptr(db_conn) c = NULL;
+	int r;
+
+	if ((r = db_acquire(&c)) < 0 || (r = db_begin(c)) < 0)
+		return r;
+	/* the checks of a real instantiation, on no instance, undone */
+	r = template_apply_to(c, template_id, "");
+	db_rollback(c);
+	return r < 0 ? r : 0;
+}
+
 int template_instantiate(struct ep_ctx *ctx, const char *template_id, const char *instance_id,
                          const char *owner_user)
 {

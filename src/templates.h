@@ -35,6 +35,10 @@ extern const struct ep_kind kind_service;
 int template_instantiate(struct ep_ctx *ctx, const char *template_id, const char *instance_id,
                          const char *owner_user);
 
+/* Could template_instantiate make an instance from template_id now?  0, or
+ * its refusal (ENOENT, EINVAL: no base, a stale snapshot). */
+int template_check(const char *template_id);
+
 /* In db's open transaction: draft instance_id takes template_id's base (image,
  * or snapshot and its image), cpu and memory, and names the template. */
 struct db_conn;

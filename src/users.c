@@ -110,7 +110,7 @@ static const struct ep_attr user_attrs[] = {
 	{ .name = "role", .column = "role", .type = AT_ENUM, .flags = ATTR_ADMIN, .choices = roles },
 	{ .name = "display_name", .column = "display_name", .type = AT_LINE },
 	{ .name = "email", .column = "email", .type = AT_LINE, .validate = email_validate },
-	{ .name = "enrol", .type = AT_TEXT, .flags = ATTR_NOINFO | ATTR_LIVE, .render = enrol_render,
+	{ .name = "enrol", .type = AT_TEXT, .flags = ATTR_NOINFO | ATTR_LIVE | ATTR_ACTION, .render = enrol_render,
 	  .validate = enrol_validate, .apply = enrol_apply },
 	{ .name = "create_time", .column = "create_time", .type = AT_TIME, .flags = ATTR_RO },
 	{ .name = "error", .type = AT_ERROR },
@@ -158,9 +158,24 @@ static int user_remove(struct ep_ctx *ctx, struct ep_obj *o)
 	g_autofree char *datasets = g_strconcat("datasets/", o->id, NULL);
 	int r;
 
+	g_autoptr(db_result) owned = NULL;
+
 	/* a user changes her own record, but only admins remove users */
 	if (!ctx->admin)
 		return ep_errorf(EACCES, "only admins remove users");
+	/* her environments and service are machines with disks: removed on purpose, not by this */
+	if ((r = db_run(ctx->db, "SELECT id FROM instance WHERE owner_id = ? ORDER BY id LIMIT 1", &owned,
+	                DB_PARAMS(o->id))) < 0)
+		return r;
+	if (owned->rows->len)
+		return ep_errorf(EBUSY, "users/%s owns instance %s (an experiment environment or her service): "
+		                 "remove it first (echo none > state)", o->id, db_get(owned, 0, "id"));
+	if ((r = db_run(ctx->db, "DELETE FROM course_student WHERE user_id = ?", NULL, DB_PARAMS(o->id))) < 0 ||
+	    (r = db_run(ctx->db, "DELETE FROM class_student WHERE user_id = ?", NULL, DB_PARAMS(o->id))) < 0 ||
+	    (r = db_run(ctx->db, "DELETE FROM environment WHERE user_id = ?", NULL, DB_PARAMS(o->id))) < 0 ||
+	    (r = db_run(ctx->db, "UPDATE course SET teacher_id = NULL WHERE teacher_id = ?", NULL,
+	                DB_PARAMS(o->id))) < 0)
+		return r;
 	if ((r = share_forget_user(ctx, o->id)) < 0 ||
 	    (r = db_run(ctx->db, "DELETE FROM project_dataset WHERE user_id = ?", NULL, DB_PARAMS(o->id))) < 0 ||
 	    (r = db_run(ctx->db, "DELETE FROM project WHERE user_id = ?", NULL, DB_PARAMS(o->id))) < 0 ||

@@ -46,6 +46,7 @@ write "Laboratory course" "$MNT/course-types/lab/name"
 mkdir "$MNT/users/teach" && write "$(uid_of epfs-teach)" "$MNT/users/teach/uid" &&
 	write teacher "$MNT/users/teach/role"
 ok $? "a teacher"
+fails_with EINVAL "a course id may not hold '.' (it separates course and experiment)" mkdir "$MNT/courses/os.101"
 mkdir "$MNT/courses/os101"; ok $? "mkdir courses/os101"
 write "Operating systems" "$MNT/courses/os101/name"
 write OS-101 "$MNT/courses/os101/number"
@@ -73,6 +74,12 @@ fails_with EINVAL "a bad line refuses the import" cp "$T/bad.csv" "$MNT/classes/
 like "$(tail -1 "$MNT/classes/y2026/error")" "line 17: 'not-an-email' is not an email address" \
 	"the error names the line"
 is "$(sql "SELECT COUNT(*) FROM user WHERE role='student'")" 0 "and nothing was created"
+ok "$([ ! -e "$T/files/projects/s01" ]; echo $?)" "not even the users' folders"
+# written line by line (a shell loop), the batch is still one: applied when the file is closed
+{ head -20 "$T/class.csv"; echo 's20,Twenty,s20@example.org,notanumber'; } | while IFS= read -r line; do
+	printf '%s\n' "$line"; done > "$MNT/classes/y2026/import"
+is "$(sql "SELECT COUNT(*) FROM user WHERE role='student'")" 0 "a batch written line by line is refused whole"
+like "$(tail -1 "$MNT/classes/y2026/error")" "line 21: uid 'notanumber' is not a number" "naming its bad line"
 cp "$T/class.csv" "$MNT/classes/y2026/import"; ok $? "import 30 students (CSV)"
 is "$(ls "$MNT/classes/y2026/students" | wc -l)" $N "all 30 in the class"
 is "$(cat "$MNT/users/s01/display_name")" "Student 1, of 2026" "quoted CSV fields"
@@ -83,6 +90,12 @@ printf '{"id":"s30","display_name":"Student 30, of 2026","email":"s30@example.or
 cp "$T/more.jsonl" "$MNT/classes/y2026/import"; ok $? "import JSON lines (one known, one new)"
 is "$(ls "$MNT/classes/y2026/students" | wc -l)" $((N + 1)) "the new one joins, the known one stays once"
 rm "$MNT/classes/y2026/students/x1"; ok $? "rm a student link leaves the class"
+# what spreadsheets write: a byte order mark, CRLF line ends, blanks before quoted fields
+mkdir "$MNT/classes/guests"
+printf '\xef\xbb\xbfid,display_name,email,uid\r\ng1, "Guest, One" ,g1@example.org,\r\ng2,Guest Two,,\r\n' > "$T/excel.csv"
+cp "$T/excel.csv" "$MNT/classes/guests/import"; ok $? "a spreadsheet's CSV imports"
+is "$(ls "$MNT/classes/guests/students" | tr '\n' ' ')" "g1 g2 " "with both its users"
+is "$(cat "$MNT/users/g1/display_name")" "Guest, One" "and its quoted field"
 ln -s ../../../classes/y2026 "$MNT/courses/os101/classes/y2026"; ok $? "the class joins the course"
 is "$(ls "$MNT/courses/os101/students" | wc -l)" $N "the course has its 30 students"
 is "$(readlink "$MNT/courses/os101/students/s05")" ../../../users/s05 "students/<u>@ points at the user"
@@ -96,9 +109,10 @@ E=$MNT/courses/os101/experiments/lab1
 fails_with ENOENT "students do not see courses/" as epfs-s01 mkdir "$E"
 as epfs-teach mkdir "$E"; ok $? "the teacher makes experiments/lab1"
 mkdir "$MNT/users/teach2" && write "$(uid_of epfs-teach2)" "$MNT/users/teach2/uid" && write teacher "$MNT/users/teach2/role"
-fails_with EACCES "another teacher cannot change the course" as_write epfs-teach2 x "$E/name"
-fails_with EACCES "nor make experiments in it" as epfs-teach2 mkdir "$MNT/courses/os101/experiments/x"
-is "$(as epfs-teach2 cat "$E/max_attempts")" 0 "but reads it"
+is "$(as epfs-teach2 ls "$MNT/courses")" "" "another teacher does not see the course"
+fails_with ENOENT "nor change it" as_write epfs-teach2 x "$E/name"
+fails_with ENOENT "nor make experiments in it" as epfs-teach2 mkdir "$MNT/courses/os101/experiments/x"
+is "$(as epfs-teach ls "$MNT/courses")" os101 "its teacher sees it"
 as epfs-teach sh -c "echo 'Processes' > $E/name && ln -s ../../../../templates/lab-vm $E/template &&
 	printf '# Lab 1\nFork a process.\n' > $E/content.md && echo $(iso 3600) > $E/start &&
 	echo $(iso 6000) > $E/end && echo 30 > $E/max_minutes && echo 2 > $E/max_attempts"
@@ -265,6 +279,14 @@ fails_with EINVAL "a stale base makes no environment" as_write epfs-s09 running 
 like "$(tail -1 "$MNT/users/s09/experiments/os101.hw/error")" "stale" "and the error says why"
 is "$(sql "SELECT COUNT(*) FROM instance WHERE id='os101.hw.s09'")" 0 "nothing is left of it"
 is "$(cat "$MNT/users/s09/experiments/os101.hw/attempts")" 0 "and it cost no attempt"
+fails_with EINVAL "a reset on a stale base is refused" as_write epfs-s08 reset "$MNT/users/s08/experiments/os101.hw/state"
+is "$(sql "SELECT COUNT(*) FROM instance WHERE id='os101.hw.s08'")" 1 "before anything was destroyed"
+
+# ---- removing users ----
+fails_with EBUSY "a user who owns an environment's instance is not removed" rmdir "$MNT/users/s08"
+rmdir "$MNT/users/s10"; ok $? "a student without instances is removed"
+is "$(ls "$MNT/courses/os101/students" | grep -c '^s10$')" 0 "and leaves the course"
+is "$(sql "SELECT COUNT(*) FROM class_student WHERE user_id='s10'")" 0 "and the class"
 
 # ---- one scheduler per cluster ----
 MNT2=$T/mnt2; mkdir -p "$MNT2"
