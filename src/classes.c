@@ -3,6 +3,7 @@
 #include "cache.h"
 #include "db.h"
 #include "error.h"
+#include "membership.h"
 #include "people.h"
 #include "teaching.h"
 #include "value.h"
@@ -11,65 +12,40 @@
 #include <jansson.h>
 #include <string.h>
 
+static const struct membership class_students = {
+	.table = "class_student", .owner_column = "class_id", .member_column = "user_id",
+	.target = &kind_users, .what = "in class",
+};
+
 static int students_list(struct ep_obj *o, GPtrArray *out)
 {
-	g_autoptr(db_result) r = NULL;
-	int ret = db_query("SELECT user_id FROM class_student WHERE class_id = ? ORDER BY user_id", &r,
-	                   DB_PARAMS(o->id));
-
-	if (ret < 0)
-		return ret;
-	for (guint i = 0; i < r->rows->len; i++)
-		g_ptr_array_add(out, g_strdup(db_get(r, i, "user_id")));
-	return 0;
+	return membership_list(&class_students, o, out);
 }
 
 static int students_render(struct ep_obj *o, const char *name, GString *out)
 {
-	g_autoptr(db_result) r = NULL;
-	int ret = db_query("SELECT 1 FROM class_student WHERE class_id = ? AND user_id = ?", &r,
-	                   DB_PARAMS(o->id, name));
-
-	if (ret < 0)
-		return ret;
-	if (!r->rows->len)
-		return -ENOENT;
-	g_string_append_printf(out, "../../../users/%s", name);
-	return 0;
+	return membership_render(&class_students, o, name, out);
 }
 
+/* the class's courses, and their views, change with it */
 static int students_link(struct ep_ctx *ctx, struct ep_obj *o, const char *name, const char *target)
 {
-	g_autofree char *want = g_strdup_printf("../../../users/%s", name);
-	g_autofree char *want_slash = g_strconcat(want, "/", NULL);
-	g_autoptr(ep_obj) u = NULL;
-	int r;
+	int r = membership_link(&class_students, o, name, target);
 
 	(void)ctx;
-	if (strcmp(target, want) && strcmp(target, want_slash))
-		return ep_errorf(EINVAL, "'%s' does not point at users/%s: ln -s %s", target, name, want);
-	if ((r = kind_load(&kind_users, name, &u)) < 0)
-		return r == -ENOENT ? ep_errorf(ENOENT, "users/%s does not exist", name) : r;
-	if ((r = db_query("INSERT INTO class_student (class_id, user_id) VALUES (?, ?)", NULL,
-	                  DB_PARAMS(o->id, name))) < 0)
-		return r == -EEXIST ? ep_errorf(EEXIST, "%s is in class %s already", name, o->id) : r;
-	cache_clear();  /* the courses the class is in, and their views */
-	return 0;
+	if (r == 0)
+		cache_clear();
+	return r;
 }
 
 static int students_unlink(struct ep_ctx *ctx, struct ep_obj *o, const char *name)
 {
-	g_autoptr(db_result) res = NULL;
-	int r;
+	int r = membership_unlink(&class_students, o, name);
 
 	(void)ctx;
-	if ((r = db_query("DELETE FROM class_student WHERE class_id = ? AND user_id = ?", &res,
-	                  DB_PARAMS(o->id, name))) < 0)
-		return r;
-	if (!res->affected)
-		return ep_errorf(ENOENT, "%s is not in class %s", name, o->id);
-	cache_clear();
-	return 0;
+	if (r == 0)
+		cache_clear();
+	return r;
 }
 
 static const struct ep_gen_dir class_gen_dirs[] = {

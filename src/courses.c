@@ -5,6 +5,7 @@
 #include "cache.h"
 #include "db.h"
 #include "error.h"
+#include "membership.h"
 #include "people.h"
 #include "teaching.h"
 #include "value.h"
@@ -41,66 +42,33 @@ static bool course_may_write(struct ep_ctx *ctx, struct ep_obj *o)
 
 /* ---- students/ and classes/: links to members ---- */
 
-static int members_list(const char *sql, struct ep_obj *o, GPtrArray *out)
-{
-	g_autoptr(db_result) r = NULL;
-	int ret = db_query(sql, &r, DB_PARAMS(o->id));
+static const struct membership course_students = {
+	.table = "course_student", .listed_from = "course_member", .owner_column = "course_id",
+	.member_column = "user_id", .target = &kind_users, .what = "enrolled in",
+};
 
-	if (ret < 0)
-		return ret;
-	for (guint i = 0; i < r->rows->len; i++)
-		g_ptr_array_add(out, g_strdup(db_get(r, i, "m")));
-	return 0;
-}
-
-static int members_render(const char *sql, const char *kind, struct ep_obj *o, const char *name, GString *out)
-{
-	g_autoptr(db_result) r = NULL;
-	int ret = db_query(sql, &r, DB_PARAMS(o->id, name));
-
-	if (ret < 0)
-		return ret;
-	if (!r->rows->len)
-		return -ENOENT;
-	g_string_append_printf(out, "../../../%s/%s", kind, name);
-	return 0;
-}
-
-/* The id a link names, which must be the link's own name. */
-static int member_target(const char *kind, const char *name, const char *target)
-{
-	g_autofree char *want = g_strdup_printf("../../../%s/%s", kind, name);
-	g_autofree char *want_slash = g_strconcat(want, "/", NULL);
-
-	if (strcmp(target, want) && strcmp(target, want_slash))
-		return ep_errorf(EINVAL, "'%s' does not point at %s/%s: ln -s %s", target, kind, name, want);
-	return 0;
-}
+static const struct membership course_classes = {
+	.table = "course_class", .owner_column = "course_id", .member_column = "class_id",
+	.target = &kind_classes, .what = "a class of",
+};
 
 static int students_list(struct ep_obj *o, GPtrArray *out)
 {
-	return members_list("SELECT user_id AS m FROM course_member WHERE course_id = ? ORDER BY user_id", o, out);
+	return membership_list(&course_students, o, out);
 }
 
 static int students_render(struct ep_obj *o, const char *name, GString *out)
 {
-	return members_render("SELECT 1 FROM course_member WHERE course_id = ? AND user_id = ?", "users", o, name,
-	                      out);
+	return membership_render(&course_students, o, name, out);
 }
 
 static int students_link(struct ep_ctx *ctx, struct ep_obj *o, const char *name, const char *target)
 {
-	g_autoptr(ep_obj) u = NULL;
 	int r;
 
 	(void)ctx;
-	if ((r = member_target("users", name, target)) < 0)
+	if ((r = membership_link(&course_students, o, name, target)) < 0)
 		return r;
-	if ((r = kind_load(&kind_users, name, &u)) < 0)
-		return r == -ENOENT ? ep_errorf(ENOENT, "users/%s does not exist", name) : r;
-	if ((r = db_query("INSERT INTO course_student (course_id, user_id) VALUES (?, ?)", NULL,
-	                  DB_PARAMS(o->id, name))) < 0)
-		return r == -EEXIST ? ep_errorf(EEXIST, "%s is enrolled in %s already", name, o->id) : r;
 	kind_changed(&kind_users, name);
 	course_views_changed(o->id, name);
 	return 0;
@@ -108,17 +76,13 @@ static int students_link(struct ep_ctx *ctx, struct ep_obj *o, const char *name,
 
 static int students_unlink(struct ep_ctx *ctx, struct ep_obj *o, const char *name)
 {
-	g_autoptr(db_result) res = NULL;
 	int r;
 
 	(void)ctx;
-	if ((r = db_query("DELETE FROM course_student WHERE course_id = ? AND user_id = ?", &res,
-	                  DB_PARAMS(o->id, name))) < 0)
+	if ((r = membership_unlink(&course_students, o, name)) == -ENOENT && course_member(o->id, name))
+		return ep_errorf(EBUSY, "%s is in %s through a class: rm the class from classes/", name, o->id);
+	if (r < 0)
 		return r;
-	if (res->affected == 0)
-		return course_member(o->id, name)
-		               ? ep_errorf(EBUSY, "%s is in %s through a class: rm the class from classes/", name, o->id)
-		               : ep_errorf(ENOENT, "%s is not enrolled in %s", name, o->id);
 	kind_changed(&kind_users, name);
 	course_views_changed(o->id, name);
 	return 0;
@@ -126,45 +90,33 @@ static int students_unlink(struct ep_ctx *ctx, struct ep_obj *o, const char *nam
 
 static int classes_list(struct ep_obj *o, GPtrArray *out)
 {
-	return members_list("SELECT class_id AS m FROM course_class WHERE course_id = ? ORDER BY class_id", o, out);
+	return membership_list(&course_classes, o, out);
 }
 
 static int classes_render(struct ep_obj *o, const char *name, GString *out)
 {
-	return members_render("SELECT 1 FROM course_class WHERE course_id = ? AND class_id = ?", "classes", o, name,
-	                      out);
+	return membership_render(&course_classes, o, name, out);
 }
 
+/* A class brings or takes many students' views: rare enough to start afresh. */
 static int classes_link(struct ep_ctx *ctx, struct ep_obj *o, const char *name, const char *target)
 {
-	g_autoptr(ep_obj) cls = NULL;
-	int r;
+	int r = membership_link(&course_classes, o, name, target);
 
 	(void)ctx;
-	if ((r = member_target("classes", name, target)) < 0)
-		return r;
-	if ((r = kind_load(&kind_classes, name, &cls)) < 0)
-		return r == -ENOENT ? ep_errorf(ENOENT, "classes/%s does not exist", name) : r;
-	if ((r = db_query("INSERT INTO course_class (course_id, class_id) VALUES (?, ?)", NULL,
-	                  DB_PARAMS(o->id, name))) < 0)
-		return r == -EEXIST ? ep_errorf(EEXIST, "class %s is in %s already", name, o->id) : r;
-	cache_clear();  /* many students' views: rare enough to start afresh */
-	return 0;
+	if (r == 0)
+		cache_clear();
+	return r;
 }
 
 static int classes_unlink(struct ep_ctx *ctx, struct ep_obj *o, const char *name)
 {
-	g_autoptr(db_result) res = NULL;
-	int r;
+	int r = membership_unlink(&course_classes, o, name);
 
 	(void)ctx;
-	if ((r = db_query("DELETE FROM course_class WHERE course_id = ? AND class_id = ?", &res,
-	                  DB_PARAMS(o->id, name))) < 0)
-		return r;
-	if (res->affected == 0)
-		return ep_errorf(ENOENT, "class %s is not in %s", name, o->id);
-	cache_clear();
-	return 0;
+	if (r == 0)
+		cache_clear();
+	return r;
 }
 
 static const struct ep_gen_dir course_gen_dirs[] = {

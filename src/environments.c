@@ -287,77 +287,80 @@ static bool cond_holds(const char *course, const char *exp, const char *user, co
 	return db_query(sql, &r, DB_PARAMS(course, exp, user, now)) == 0 && r->rows->len > 0;
 }
 
-int environment_stop_if(struct ep_ctx *ctx, const char *course, const char *exp, const char *user,
-                        const char *reason, const char *cond, const char *now)
+/* What the scheduler (or a teacher, or the student) does to an environment
+ * whose instance is inst (NULL: none), under its lock. */
+typedef int (*env_action)(struct ep_ctx *ctx, const char *course, const char *exp, const char *user,
+                          const char *inst, const char *reason);
+
+static int act_stop(struct ep_ctx *ctx, const char *course, const char *exp, const char *user, const char *inst,
+                    const char *reason)
+{
+	int r;
+
+	if (!inst)
+		return 0;       /* nothing runs: stopped already */
+	if ((r = instance_set_state(ctx, inst, "shutoff")) < 0 && r != -ENOENT)
+		return r;
+	return db_query("UPDATE environment SET stop_reason = ? WHERE course_id = ? AND experiment_id = ? AND "
+	                "user_id = ?", NULL, DB_PARAMS(reason, course, exp, user));
+}
+
+static int act_clean(struct ep_ctx *ctx, const char *course, const char *exp, const char *user, const char *inst,
+                     const char *reason)
+{
+	int r;
+
+	(void)reason;
+	if (inst && (r = instance_delete(ctx, inst)) < 0 && r != -ENOENT)
+		return r;
+	return db_query("UPDATE environment SET instance_id = NULL, stop_reason = IF(stop_reason = '', 'cleaned', "
+	                "stop_reason) WHERE course_id = ? AND experiment_id = ? AND user_id = ?",
+	                NULL, DB_PARAMS(course, exp, user));
+}
+
+/* act on the environment if cond (NULL: always) still holds once it is locked;
+ * 1 if it acted on a condition, 0 if not (or acted unconditionally), -errno */
+static int env_act_if(struct ep_ctx *ctx, const char *course, const char *exp, const char *user, const char *cond,
+                      const char *now, env_action act, const char *reason)
 {
 	g_autoptr(db_result) row = NULL;
 	struct env_lock l;
-	const char *inst;
 	int r;
 
 	if ((r = env_lock(course, exp, user, &l)) < 0)
 		return r;
 	if (cond && !cond_holds(course, exp, user, cond, now)) {
-		r = 0;
-		goto out;
+		env_unlock(&l);
+		return 0;
 	}
-	if ((r = env_row(course, exp, user, &row)) < 0)
-		goto out;
-	inst = row->rows->len ? db_get(row, 0, "instance_id") : NULL;
-	if (!inst) {
-		r = 0;  /* nothing runs: stopped already */
-		goto out;
+	if ((r = env_row(course, exp, user, &row)) == 0) {
+		r = act(ctx, course, exp, user, row->rows->len ? db_get(row, 0, "instance_id") : NULL, reason);
+		environment_changed(course, exp, user);
 	}
-	if ((r = instance_set_state(ctx, inst, "shutoff")) < 0 && r != -ENOENT)
-		goto out;
-	r = db_query("UPDATE environment SET stop_reason = ? WHERE course_id = ? AND experiment_id = ? AND user_id = ?",
-	             NULL, DB_PARAMS(reason, course, exp, user));
-	environment_changed(course, exp, user);
-	if (r == 0 && cond)
-		r = 1;
-out:
 	env_unlock(&l);
-	return r;
+	return r == 0 && cond ? 1 : r;
+}
+
+int environment_stop_if(struct ep_ctx *ctx, const char *course, const char *exp, const char *user,
+                        const char *reason, const char *cond, const char *now)
+{
+	return env_act_if(ctx, course, exp, user, cond, now, act_stop, reason);
 }
 
 int environment_stop(struct ep_ctx *ctx, const char *course, const char *exp, const char *user,
                      const char *reason)
 {
-	return environment_stop_if(ctx, course, exp, user, reason, NULL, NULL);
+	return env_act_if(ctx, course, exp, user, NULL, NULL, act_stop, reason);
 }
 
 int environment_clean_if(const char *course, const char *exp, const char *user, const char *cond, const char *now)
 {
-	g_autoptr(db_result) row = NULL;
-	struct env_lock l;
-	const char *inst;
-	int r;
-
-	if ((r = env_lock(course, exp, user, &l)) < 0)
-		return r;
-	if (cond && !cond_holds(course, exp, user, cond, now)) {
-		r = 0;
-		goto out;
-	}
-	if ((r = env_row(course, exp, user, &row)) < 0)
-		goto out;
-	inst = row->rows->len ? db_get(row, 0, "instance_id") : NULL;
-	if (inst && (r = instance_delete(NULL, inst)) < 0 && r != -ENOENT)
-		goto out;
-	r = db_query("UPDATE environment SET instance_id = NULL, stop_reason = IF(stop_reason = '', 'cleaned', "
-	             "stop_reason) WHERE course_id = ? AND experiment_id = ? AND user_id = ?",
-	             NULL, DB_PARAMS(course, exp, user));
-	environment_changed(course, exp, user);
-	if (r == 0 && cond)
-		r = 1;
-out:
-	env_unlock(&l);
-	return r;
+	return env_act_if(NULL, course, exp, user, cond, now, act_clean, NULL);
 }
 
 int environment_clean(const char *course, const char *exp, const char *user)
 {
-	return environment_clean_if(course, exp, user, NULL, NULL);
+	return env_act_if(NULL, course, exp, user, NULL, NULL, act_clean, NULL);
 }
 
 /* ---- what both views show ---- */
