@@ -65,11 +65,17 @@ int dataset_preview_render_at(const char *dir, const char *name, GString *out)
 	ssize_t n;
 	int r, lines = 0;
 
+	bool was;
+
 	if ((r = filestore_lstat(epfs_files, path, &st)) < 0)
 		return r;
 	if (!S_ISREG(st.st_mode))
 		return -ENOENT;
-	if ((r = filestore_file_open(epfs_files, path, O_RDONLY, 0, &f)) < 0)
+	/* the file may be swapped for a symlink meanwhile: follow none */
+	was = filestore_set_strict(true);
+	r = filestore_file_open(epfs_files, path, O_RDONLY | O_NOFOLLOW, 0, &f);
+	filestore_set_strict(was);
+	if (r < 0)
 		return r;
 	n = filestore_pread(f, buf, 65536, 0);
 	filestore_file_close(f);

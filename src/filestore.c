@@ -672,8 +672,37 @@ static char *temp_sibling(const char *path)
 	return child_path(dir, name);
 }
 
+static __thread bool strict_mode;
+
+bool filestore_set_strict(bool on)
+{
+	bool was = strict_mode;
+
+	strict_mode = on;
+	return was;
+}
+
+bool filestore_strict(void)
+{
+	return strict_mode;
+}
+
+static int copy_tree(struct filestore *fs, const char *src, const char *dst, filestore_progress_fn progress,
+                     void *opaque);
+
+/* The source is a tree its owner may change meanwhile: copied in strict mode. */
 int filestore_copy_tree(struct filestore *fs, const char *src, const char *dst,
                         filestore_progress_fn progress, void *opaque)
+{
+	bool was = filestore_set_strict(true);
+	int r = copy_tree(fs, src, dst, progress, opaque);
+
+	filestore_set_strict(was);
+	return r;
+}
+
+static int copy_tree(struct filestore *fs, const char *src, const char *dst, filestore_progress_fn progress,
+                     void *opaque)
 {
 	struct copy c = { .fs = fs, .progress = progress, .opaque = opaque };
 	g_autofree char *tmp = NULL;

@@ -170,6 +170,14 @@ int filestore_file_close(struct filestore_file *f);
 
 /* Helpers built on the operations above, the same for every backend. */
 
+/* Strict mode, for this thread: no symlink is followed anywhere in a path
+ * (ELOOP).  For epfs's own walks over trees users change while they run (the
+ * copies of datasets and public projects, previews): a directory swapped for
+ * a symlink mid-walk must not lead into someone else's files.  Returns the
+ * previous setting, to restore. */
+bool filestore_set_strict(bool on);
+bool filestore_strict(void);
+
 /* Copy the tree at src (a directory, file or symlink) to dst, which must not
  * exist: files, directories, symlinks, modes and mtimes, every file fsync'd.
  * The copy is made under a temporary name beside dst and renamed into place,

@@ -127,14 +127,18 @@ static int walk_open(struct local *l, const char *path, int flags, mode_t mode)
 static int resolve(struct local *l, const char *path, int flags, mode_t mode, bool follow)
 {
 	struct open_how how = {
-		.flags = (uint64_t)(flags | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)),
 		.mode = (flags & O_CREAT) ? mode : 0,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
 	int fd = -1;
 
+	/* strict: no symlink anywhere (the walk without openat2 refuses those in a path) */
+	if (filestore_strict())
+		how.resolve |= RESOLVE_NO_SYMLINKS;     /* ELOOP for any, the last one too */
+	how.flags = (uint64_t)(flags | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+
 	if (!l->beneath)
-		return walk_open(l, path, flags | (follow ? 0 : O_NOFOLLOW), mode);
+		return walk_open(l, path, flags | (follow && !filestore_strict() ? 0 : O_NOFOLLOW), mode);
 	for (int i = 0; i < RESOLVE_RETRIES; i++) {
 		fd = (int)sys_openat2(l->root, path[0] ? path : ".", &how);
 		if (fd >= 0 || errno != EAGAIN)

@@ -1066,6 +1066,9 @@ static int check_resolves_inside(struct call *c, const char *remote, unsigned lo
 	if (!beneath(resolved, c->s->root))
 		return ep_errorf(EACCES, "%s %s: leads outside the file store (a symlink points to %s)",
 		                 c->what, c->path, resolved);
+	/* strict: the path must be what it says, through no symlink */
+	if (filestore_strict() && strcmp(resolved, remote))
+		return ep_errorf(ELOOP, "%s %s: a symlink in the path is not followed here", c->what, c->path);
 	return 0;
 }
 
@@ -1078,7 +1081,7 @@ static int call_path(struct call *c, const char *rel, enum confine how, char **o
 	int r = 0;
 
 	*out = NULL;
-	if (!c->b->check_symlinks || !rel[0]) {
+	if ((!c->b->check_symlinks && !filestore_strict()) || !rel[0]) {
 		*out = g_steal_pointer(&remote);
 		return 0;
 	}

@@ -511,6 +511,13 @@ static void test_symlinks(void)
 	}
 	is_err(filestore_file_open(fs, link, O_RDONLY | O_NOFOLLOW, 0, &f), ELOOP,
 	       "O_NOFOLLOW refuses a symlink");
+	/* strict mode (epfs's own walks): no symlink is followed, wherever it is */
+	filestore_set_strict(true);
+	is_err(filestore_file_open(fs, link, O_RDONLY, 0, &f), ELOOP, "strict: open of a symlink is refused");
+	is_err(filestore_lstat(fs, p("dirlink/in.txt"), &st), ELOOP, "strict: a directory symlink in a path too");
+	ok_r(filestore_lstat(fs, p("realdir/in.txt"), &st), "strict: a path without symlinks is served");
+	ok_r(filestore_lstat(fs, dirlink, &st), "strict: lstat of the symlink itself is served");
+	filestore_set_strict(false);
 	ok_r(write_string(p("dangling-target"), ""), "a file for a dangling link to name");
 	ok_r(filestore_unlink(fs, p("dangling-target")), "and its removal");
 	ok_r(filestore_unlink(fs, link), "unlink the link");
