@@ -125,7 +125,8 @@ out:
 	return r;
 }
 
-static void share_start(const struct share_kind *sk, const char *user, const char *id)
+/* Copy in the background; journal: the job's journal row (NULL: make one). */
+static void share_start(const struct share_kind *sk, const char *user, const char *id, char *journal)
 {
 	struct share_job *j = g_new0(struct share_job, 1);
 	g_autofree char *key = g_strdup_printf("%s/%s", user, id);
@@ -134,7 +135,8 @@ static void share_start(const struct share_kind *sk, const char *user, const cha
 	j->user = g_strdup(user);
 	j->id = g_strdup(id);
 	j->percent = -1;
-	if (journal_begin(sk->op, sk->kind, key, NULL, &j->journal) < 0)
+	j->journal = journal;
+	if (!j->journal && journal_begin(sk->op, sk->kind, key, NULL, &j->journal) < 0)
 		j->journal = NULL;
 	jobs_run(share_job_run, j, share_job_free);
 }
@@ -159,7 +161,7 @@ int share_recover(const char *op, const char *key, const char *step, const char 
 		if ((r = db_query(sql, &res, DB_PARAMS(parts[0], parts[1]))) < 0)
 			return r;
 		if (res->affected)
-			share_start(sk, parts[0], parts[1]);
+			share_start(sk, parts[0], parts[1], NULL);
 		return 0;
 	}
 	return 0;
@@ -171,9 +173,16 @@ static int share_publish(const struct share_kind *sk, struct ep_obj *o)
 {
 	g_autofree char *sql = g_strdup_printf("UPDATE `%s` SET shared = 1, share_status = 'copying', share_progress = 0 "
 	                                       "WHERE user_id = ? AND id = ? AND shared = 0", sk->kind->table);
+	g_autofree char *key = g_strdup_printf("%s/%s", o->parent_key, o->id);
+	g_autofree char *journal = NULL;
 	g_autoptr(db_result) res = NULL;
-	int r = db_query(sql, &res, DB_PARAMS(o->parent_key, o->id));
+	int r;
 
+	/* journaled before it is recorded: a crash in between restarts the copy at start-up */
+	if ((r = journal_begin(sk->op, sk->kind, key, NULL, &journal)) < 0)
+		return r;
+	if ((r = db_query(sql, &res, DB_PARAMS(o->parent_key, o->id))) < 0 || !res->affected)
+		journal_end(journal);
 	if (r == -EEXIST) {
 		g_autofree char *who_sql = g_strdup_printf("SELECT user_id FROM `%s` WHERE public_id = ?", sk->kind->table);
 		g_autoptr(db_result) who = NULL;
@@ -185,7 +194,7 @@ static int share_publish(const struct share_kind *sk, struct ep_obj *o)
 	if (r < 0)
 		return r;
 	if (res->affected)
-		share_start(sk, o->parent_key, o->id);
+		share_start(sk, o->parent_key, o->id, g_steal_pointer(&journal));
 	return 0;
 }
 
@@ -249,7 +258,14 @@ int share_forget(struct ep_obj *o)
 	g_autofree char *dst = NULL;
 	int r;
 
-	if (!sk || !g_strcmp0(obj_get(o, "share_status"), ""))
+	if (!sk)
+		return 0;
+	/* the job would finish into a record that is gone */
+	if (!g_strcmp0(obj_get(o, "share_status"), "copying"))
+		return ep_errorf(EBUSY, "%s/%s is being copied to public/%s: remove it once share_progress is ready",
+		                 o->kind->name, o->id, sk->area);
+	/* only a copy that is ours: after a failed publish the name may be another's */
+	if (g_strcmp0(obj_get(o, "shared"), "1") || g_strcmp0(obj_get(o, "share_status"), "ready"))
 		return 0;
 	dst = public_base(sk, o->id);
 	kind_changed(sk->pub, o->id);
