@@ -3,8 +3,8 @@
  * volume of its own, started on demand and stopped when idle.
  *
  * Idle means: [service] idle_minutes have passed (by ep_now()) since the last
- * `echo running > state`, and the service was not stopped since.  Writing
- * running again renews it.  The check is a step of each pass of the teaching
+ * `echo running > state`, and the service was not stopped since.  Starting
+ * it again renews it (`start` while it runs).  The check is a step of each pass of the teaching
  * scheduler (scheduler.c); it stops the instance (the volume stays attached
  * and kept). */
 #include "templates.h"
@@ -211,13 +211,21 @@ int service_idle_sweep(time_t now)
 
 		if (now - since < (time_t)idle * 60)
 			continue;
+		g_autoptr(db_result) claim = NULL;
+
 		if (kind_load(&kind_instances, id, &inst) < 0 || !instance_provisioned(inst))
+			continue;
+		/* claimed first: a renewal since the SELECT (a new last_start) wins */
+		if (db_query("UPDATE service SET stop_reason = 'idle' WHERE id = ? AND stop_reason = '' AND "
+		             "last_start = ?", &claim, DB_PARAMS(user, db_get(res, i, "last_start"))) < 0 ||
+		    claim->affected != 1)
 			continue;
 		if ((r = instance_set_state(NULL, id, "shutoff")) < 0) {
 			errlog_append(&kind_service, user, "idle", -r, ep_error_message());
+			db_query("UPDATE service SET stop_reason = '' WHERE id = ? AND stop_reason = 'idle'", NULL,
+			         DB_PARAMS(user));
 			continue;
 		}
-		db_query("UPDATE service SET stop_reason = 'idle' WHERE id = ?", NULL, DB_PARAMS(user));
 		events_post(&kind_instances, id, "service of %s idle for %d minutes: stopped", user, idle);
 		kind_changed(&kind_service, user);
 		stopped++;

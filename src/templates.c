@@ -4,6 +4,7 @@
 #include "templates.h"
 #include "db.h"
 #include "error.h"
+#include "people.h"
 #include "value.h"
 
 #include <errno.h>
@@ -170,17 +171,34 @@ static int template_remove(struct ep_ctx *ctx, struct ep_obj *o)
 	return db_run(ctx->db, "DELETE FROM template WHERE id = ?", NULL, DB_PARAMS(o->id));
 }
 
-/* Admins and teachers (who prepare homework) manage templates. */
+/* Admins manage templates; teachers (who prepare homework) make templates
+ * and change the ones they made, never another's (a course or the per-user
+ * service may be built on it). */
 static bool template_may_write(struct ep_ctx *ctx, struct ep_obj *o)
 {
-	(void)o;
-	return ctx->admin || ctx->teacher;
+	if (ctx->admin)
+		return true;
+	return ctx->teacher && (!o || !g_strcmp0(obj_get(o, "owner_id"), ctx->user));
+}
+
+static int template_create(struct ep_ctx *ctx, const char *parent_key, const char *id)
+{
+	(void)parent_key;
+	return db_run(ctx->db, "INSERT INTO template (id, owner_id) VALUES (?, ?)", NULL,
+	              DB_PARAMS(id, ctx->user[0] ? ctx->user : NULL));
+}
+
+static uid_t template_owner(struct ep_obj *o)
+{
+	return user_uid(obj_get(o, "owner_id"));
 }
 
 const struct ep_kind kind_templates = {
 	.name = "templates",
 	.table = "template",
 	.attrs = template_attrs,
+	.create = template_create,
 	.remove = template_remove,
 	.may_write = template_may_write,
+	.owner = template_owner,
 };

@@ -170,6 +170,16 @@ static int user_remove(struct ep_ctx *ctx, struct ep_obj *o)
 	if (owned->rows->len)
 		return ep_errorf(EBUSY, "users/%s owns instance %s (an experiment environment or her service): "
 		                 "remove it first (echo none > state)", o->id, db_get(owned, 0, "id"));
+	/* her service's volume holds her data: removed on purpose too, never handed to a new namesake */
+	g_clear_pointer(&owned, db_result_free);
+	if ((r = db_run(ctx->db, "SELECT s.volume_id FROM service s JOIN volume v ON v.id = s.volume_id "
+	                         "WHERE s.id = ?", &owned, DB_PARAMS(o->id))) < 0)
+		return r;
+	if (owned->rows->len)
+		return ep_errorf(EBUSY, "users/%s has her service's volume %s: rmdir volumes/%s first", o->id,
+		                 db_get(owned, 0, "volume_id"), db_get(owned, 0, "volume_id"));
+	if ((r = db_run(ctx->db, "DELETE FROM service WHERE id = ?", NULL, DB_PARAMS(o->id))) < 0)
+		return r;
 	if ((r = db_run(ctx->db, "DELETE FROM course_student WHERE user_id = ?", NULL, DB_PARAMS(o->id))) < 0 ||
 	    (r = db_run(ctx->db, "DELETE FROM class_student WHERE user_id = ?", NULL, DB_PARAMS(o->id))) < 0 ||
 	    (r = db_run(ctx->db, "DELETE FROM environment WHERE user_id = ?", NULL, DB_PARAMS(o->id))) < 0 ||

@@ -113,6 +113,11 @@ is "$(as epfs-teach2 ls "$MNT/courses")" "" "another teacher does not see the co
 fails_with ENOENT "nor change it" as_write epfs-teach2 x "$E/name"
 fails_with ENOENT "nor make experiments in it" as epfs-teach2 mkdir "$MNT/courses/os101/experiments/x"
 is "$(as epfs-teach ls "$MNT/courses")" os101 "its teacher sees it"
+as epfs-teach mkdir "$MNT/templates/teach-own" && as_write epfs-teach 256M "$MNT/templates/teach-own/memory"
+ok $? "a teacher makes a template of her own and changes it"
+fails_with EACCES "but not another's" as_write epfs-teach 256M "$MNT/templates/lab-vm/memory"
+fails_with EACCES "nor another teacher hers" as_write epfs-teach2 512M "$MNT/templates/teach-own/memory"
+is "$(stat -c %U "$MNT/templates/teach-own")" epfs-teach "a template belongs to who made it"
 as epfs-teach sh -c "echo 'Processes' > $E/name && ln -s ../../../../templates/lab-vm $E/template &&
 	printf '# Lab 1\nFork a process.\n' > $E/content.md && echo $(iso 3600) > $E/start &&
 	echo $(iso 6000) > $E/end && echo 30 > $E/max_minutes && echo 2 > $E/max_attempts"
