@@ -106,22 +106,23 @@ static int snapshot_remove(struct ep_ctx *ctx, struct ep_obj *o)
 	if ((r = db_run(ctx->db, "DELETE FROM snapshot WHERE instance_id = ? AND id = ?", NULL,
 	                DB_PARAMS(o->parent_key, o->id))) < 0)
 		return r;
-	/* the root disk's snapshot (unprotected once no clone needs it) */
+	/* the domain's snapshot first: a host that cannot be reached refuses the
+	 * removal before any bytes are gone, and the record stays whole */
+	if ((r = kind_load(&kind_instances, o->parent_key, &inst)) < 0)
+		return r;
+	host = obj_get(inst, "host_id");
+	if (instance_provisioned(inst)) {
+		if ((r = host_prepare(host)) < 0)
+			return r;
+		if ((r = hv_snapshot_delete(host, inst->id, o->id)) < 0 && r != -ENOENT)
+			return r;
+	}
+	/* then the root disk's snapshot (unprotected once no clone needs it) */
 	root = instance_root_disk(o->parent_key);
 	r = storage_snap_unprotect(epfs_storage, epfs_storage->volume_pool, root, o->id);
 	if (r == -EBUSY)
 		return r;
 	r = storage_snap_remove(epfs_storage, epfs_storage->volume_pool, root, o->id);
-	if (r < 0 && r != -ENOENT)
-		return r;
-	if ((r = kind_load(&kind_instances, o->parent_key, &inst)) < 0)
-		return r;
-	host = obj_get(inst, "host_id");
-	if (!instance_provisioned(inst))
-		return 0;
-	if ((r = host_prepare(host)) < 0)
-		return r;
-	r = hv_snapshot_delete(host, inst->id, o->id);
 	return r == -ENOENT ? 0 : r;
 }
 
