@@ -258,17 +258,26 @@ static int provision_steps(const char *id, const char *jid)
 	return 0;
 }
 
+struct provision {
+	char *id;
+	char *jid;      /* its journal row, written before the record said building */
+};
+
+static void provision_free(gpointer p)
+{
+	struct provision *pv = p;
+
+	g_free(pv->id);
+	g_free(pv->jid);
+	g_free(pv);
+}
+
 static int provision_job(void *data)
 {
-	const char *id = data;
-	g_autofree char *jid = NULL;
+	struct provision *pv = data;
+	const char *id = pv->id, *jid = pv->jid;
 	int r;
 
-	if ((r = journal_begin("provision", &kind_instances, id, NULL, &jid)) < 0) {
-		db_query("UPDATE instance SET status = 'error' WHERE id = ?", NULL, DB_PARAMS(id));
-		kind_changed(&kind_instances, id);
-		return r;
-	}
 	r = provision_steps(id, jid);
 	if (r < 0) {
 		g_autofree char *msg = g_strdup(ep_error_message());
@@ -292,6 +301,7 @@ int instance_provision(struct ep_ctx *ctx, struct ep_obj *inst)
 	g_autoptr(db_result) res = NULL;
 	g_autoptr(ep_obj) image = NULL;
 	const char *img = obj_get(inst, "image_id");
+	struct provision *pv;
 	int r, timeout;
 
 	(void)ctx;
@@ -304,17 +314,25 @@ int instance_provision(struct ep_ctx *ctx, struct ep_obj *inst)
 		return ep_errorf(EINVAL, "state: image %s is %s, not available", img, obj_get(image, "status"));
 	if ((r = base_snapshot_check(inst)) < 0)
 		return r;
+	/* journaled before the record says building: a crash in between is rolled
+	 * back at start-up, never left building */
+	pv = g_new0(struct provision, 1);
+	pv->id = g_strdup(inst->id);
+	if ((r = journal_begin("provision", &kind_instances, inst->id, NULL, &pv->jid)) < 0) {
+		provision_free(pv);
+		return r;
+	}
 	/* one provisioning at a time: the record moves from draft (or error) to building once */
 	if ((r = db_query("UPDATE instance SET status = 'building', progress = 0 WHERE id = ? "
-	                  "AND status IN ('draft', 'error')", &res, DB_PARAMS(inst->id))) < 0)
-		return r;
-	if (res->affected != 1)
-		return ep_errorf(EBUSY, "state: %s is already being provisioned", inst->id);
+	                  "AND status IN ('draft', 'error')", &res, DB_PARAMS(inst->id))) < 0 || res->affected != 1) {
+		journal_end(pv->jid);
+		provision_free(pv);
+		return r < 0 ? r : ep_errorf(EBUSY, "state: %s is already being provisioned", inst->id);
+	}
 	kind_changed(&kind_instances, inst->id);
 	events_post(&kind_instances, inst->id, "state building");
 	timeout = g_key_file_get_integer(epfs_config, "hypervisor", "operation_timeout", NULL);
-	return jobs_run_wait(provision_job, g_strdup(inst->id), g_free, (timeout > 0 ? timeout : 60) * 1000,
-	                     "provisioning");
+	return jobs_run_wait(provision_job, pv, provision_free, (timeout > 0 ? timeout : 60) * 1000, "provisioning");
 }
 
 void compute_event(const char *host, const char *domain, const char *event, void *data)
