@@ -57,6 +57,32 @@ static int sweep(const char *cond, const char *now, const char *what)
 	return n;
 }
 
+/* Environments of experiments that are gone (an rmdir racing an enter):
+ * their instances are removed, and so are they. */
+static int sweep_orphans(void)
+{
+	g_autoptr(db_result) r = NULL;
+	int n = 0;
+
+	if (db_query("SELECT v.course_id, v.experiment_id, v.user_id FROM environment v LEFT JOIN experiment x "
+	             "ON x.course_id = v.course_id AND x.id = v.experiment_id WHERE x.id IS NULL", &r,
+	             DB_NOPARAMS) < 0)
+		return 0;
+	for (guint i = 0; i < r->rows->len && !stop_requested(); i++) {
+		const char *c = db_get(r, i, "course_id"), *e = db_get(r, i, "experiment_id");
+		const char *u = db_get(r, i, "user_id");
+
+		if (environment_clean(c, e, u) < 0 ||
+		    db_query("DELETE FROM environment WHERE course_id = ? AND experiment_id = ? AND user_id = ? AND "
+		             "instance_id IS NULL AND NOT EXISTS (SELECT 1 FROM experiment x WHERE x.course_id = ? "
+		             "AND x.id = ?)", NULL, DB_PARAMS(c, e, u, c, e)) < 0)
+			g_warning("scheduler: orphan environment %s/%s/%s: %s", c, e, u, ep_error_message());
+		else
+			n++;
+	}
+	return n;
+}
+
 int scheduler_pass(void)
 {
 	g_autofree char *now = clock_db_time(ep_now_us());
@@ -72,6 +98,7 @@ int scheduler_pass(void)
 	n += sweep("v.instance_id IS NOT NULL AND v.stop_reason = '' AND x.end_time <= ?", now, "end");
 	/* finished experiments: their instances go after the grace period */
 	n += sweep(cleanup, now, "cleanup");
+	n += sweep_orphans();
 	if (!stop_requested() && (s = service_idle_sweep(ep_now())) > 0)
 		n += s;
 	return n;

@@ -293,6 +293,14 @@ rmdir "$MNT/users/s10"; ok $? "a student without instances is removed"
 is "$(ls "$MNT/courses/os101/students" | grep -c '^s10$')" 0 "and leaves the course"
 is "$(sql "SELECT COUNT(*) FROM class_student WHERE user_id='s10'")" 0 "and the class"
 
+# an environment whose experiment is gone (an rmdir racing an enter leaves one)
+sql "DELETE FROM experiment WHERE course_id = 'os101' AND id = 'hw'"
+for _ in $(seq 1 100); do
+	[ "$(sql "SELECT COUNT(*) FROM instance WHERE id = 'os101.hw.s08'")" = 0 ] && break; sleep 0.1
+done
+is "$(sql "SELECT COUNT(*) FROM instance WHERE id = 'os101.hw.s08'")" 0 "the scheduler removes its instance"
+is "$(sql "SELECT COUNT(*) FROM environment WHERE experiment_id = 'hw'")" 0 "and the environment"
+
 # ---- one scheduler per cluster ----
 MNT2=$T/mnt2; mkdir -p "$MNT2"
 "$EPFS_BIN" -f -o "config=$EPFS_CONF" "$MNT2" >>"$T/epfs2.log" 2>&1 &
