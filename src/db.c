@@ -36,6 +36,9 @@ static bool is_connection_error(unsigned e)
 	       e == CR_CONNECTION_ERROR || e == ER_CONNECTION_KILLED || e == CR_SERVER_LOST_EXTENDED;
 }
 
+/* MariaDB's error for a failed CHECK constraint (ER_CONSTRAINT_FAILED) */
+#define DB_ER_CONSTRAINT_FAILED 4025
+
 /* Map a server or client error to an errno, recording the message. */
 static int db_fail(unsigned e, const char *what)
 {
@@ -51,6 +54,8 @@ static int db_fail(unsigned e, const char *what)
 		err = ENOENT;
 	else if (e == ER_LOCK_WAIT_TIMEOUT)
 		err = ETIMEDOUT;
+	else if (e == DB_ER_CONSTRAINT_FAILED)
+		err = EINVAL;   /* a CHECK constraint: the value, with the others, is not allowed */
 	return ep_errorf(err, "database: %s", what);
 }
 

@@ -123,6 +123,9 @@ as epfs-teach sh -c "echo 'Processes' > $E/name && ln -s ../../../../templates/l
 	echo $(iso 6000) > $E/end && echo 30 > $E/max_minutes && echo 2 > $E/max_attempts"
 ok $? "name, template@, content.md, window, limits"
 fails_with EINVAL "the end comes after the start" as_write epfs-teach "$(iso 60)" "$E/end"
+fails_with EINVAL "also when both move at once (info.json)" as_write epfs-teach \
+	"{\"start\": \"$(iso 5000)\", \"end\": \"$(iso 4000)\"}" "$E/info.json"
+like "$(cat "$E/start")" "^$(iso 3600 | cut -c1-13)" "and the window is unchanged"
 printf 'step 1\nstep 2\n' > "$T/sheet.txt"
 as epfs-teach cp "$T/sheet.txt" "$E/attachments/sheet.txt"; ok $? "the teacher attaches a file"
 S1=$MNT/users/s01/experiments
