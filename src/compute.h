@@ -20,6 +20,9 @@ int host_prepare(const char *host);
  * allocated); free is the host's memory less that of the instances placed on it. */
 int host_place(uint64_t memory, char **host);
 
+/* Is ctx a teacher who owns instance id (and so manages it and its snapshots)? */
+bool instance_teacher_owns(struct ep_ctx *ctx, const char *id);
+
 /* True once the instance has a domain (provisioned, not draft/building/error). */
 bool instance_provisioned(struct ep_obj *inst);
 

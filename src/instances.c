@@ -6,6 +6,7 @@
 #include "error.h"
 #include "events.h"
 #include "jobs.h"
+#include "people.h"
 #include "storage.h"
 #include "templates.h"
 
@@ -450,6 +451,41 @@ static bool instance_visible(struct ep_ctx *ctx, struct ep_obj *o)
 	return ctx->user[0] && !g_strcmp0(obj_get(o, "owner_id"), ctx->user);
 }
 
+bool instance_teacher_owns(struct ep_ctx *ctx, const char *id)
+{
+	g_autoptr(ep_obj) o = NULL;
+
+	if (!ctx->teacher || !ctx->user[0] || !id || kind_load(&kind_instances, id, &o) < 0)
+		return false;
+	return !g_strcmp0(obj_get(o, "owner_id"), ctx->user);
+}
+
+/* Admins change every instance; teachers, who prepare homework machines
+ * (seed 000), make instances and change the ones they own; everyone else
+ * reads, at most, their own. */
+static bool instance_may_write(struct ep_ctx *ctx, struct ep_obj *o)
+{
+	if (ctx->admin)
+		return true;
+	if (!ctx->teacher || !ctx->user[0])
+		return false;
+	return !o || !g_strcmp0(obj_get(o, "owner_id"), ctx->user);
+}
+
+/* mkdir: a draft; a teacher's belongs to her. */
+static int instance_create(struct ep_ctx *ctx, const char *parent_key, const char *id)
+{
+	(void)parent_key;
+	return db_run(ctx->db, "INSERT INTO instance (id, owner_id) VALUES (?, ?)", NULL,
+	              DB_PARAMS(id, !ctx->admin && ctx->user[0] ? ctx->user : NULL));
+}
+
+/* ls -l shows whose it is: a teacher's or student's own, else root's. */
+static uid_t instance_owner(struct ep_obj *o)
+{
+	return user_uid(obj_get(o, "owner_id"));
+}
+
 const struct ep_kind kind_instances = {
 	.name = "instances",
 	.table = "instance",
@@ -458,4 +494,7 @@ const struct ep_kind kind_instances = {
 	.remove = instance_remove,
 	.recover = instance_recover,
 	.visible = instance_visible,
+	.create = instance_create,
+	.may_write = instance_may_write,
+	.owner = instance_owner,
 };

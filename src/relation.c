@@ -76,6 +76,9 @@ int relation_link(struct ep_ctx *ctx, const struct ep_relation *rel, struct ep_o
 		return ep_errorf(EACCES, "not allowed to change %s/%s", o->kind->name, o->key);
 	if ((r = kind_load(tk, id, &t)) < 0)
 		return r == -ENOENT ? ep_errorf(ENOENT, "%s/%s does not exist", rel->target, id) : r;
+	/* the link changes both ends: a volume is attached by who may change it */
+	if (!kind_may_write(ctx, tk, t))
+		return ep_errorf(EACCES, "not allowed to change %s/%s", rel->target, id);
 	cur = obj_get(t, rel->column);
 	if (cur && !strcmp(cur, o->id))
 		return ep_errorf(EEXIST, "%s/%s is already linked", rel->target, id);
@@ -97,6 +100,8 @@ int relation_unlink(struct ep_ctx *ctx, const struct ep_relation *rel, struct ep
 		return ep_errorf(EACCES, "not allowed to change %s/%s", o->kind->name, o->key);
 	if ((r = kind_load(tk, name, &t)) < 0)
 		return r;
+	if (!kind_may_write(ctx, tk, t))
+		return ep_errorf(EACCES, "not allowed to change %s/%s", rel->target, name);
 	if (g_strcmp0(obj_get(t, rel->column), o->id))
 		return ep_errorf(ENOENT, "%s/%s is not linked here", rel->target, name);
 	r = rel->unlink(ctx, o, t);

@@ -126,6 +126,17 @@ static int snapshot_remove(struct ep_ctx *ctx, struct ep_obj *o)
 	return r == -ENOENT ? 0 : r;
 }
 
+/* Who changes an instance changes its snapshots. */
+static bool snapshot_may_write(struct ep_ctx *ctx, struct ep_obj *o)
+{
+	return ctx->admin || (o && instance_teacher_owns(ctx, o->parent_key));
+}
+
+static bool snapshot_may_create(struct ep_ctx *ctx, const char *instance)
+{
+	return instance_teacher_owns(ctx, instance);
+}
+
 const struct ep_kind kind_snapshots = {
 	.name = "snapshots",
 	.table = "snapshot",
@@ -134,4 +145,6 @@ const struct ep_kind kind_snapshots = {
 	.attrs = snapshot_attrs,
 	.create = snapshot_create,
 	.remove = snapshot_remove,
+	.may_write = snapshot_may_write,
+	.may_create = snapshot_may_create,
 };

@@ -265,14 +265,24 @@ is "$(ls "$STORAGE/volumes" | grep -c os101)" 0 "and their root disks"
 is "$(as epfs-s01 cat "$G/grade")" A "grades stay"
 is "$(as epfs-s01 cat "$G/state")" none "the state reads none"
 
-# ---- homework snapshots (seed 000): an experiment based on a prepared instance ----
-# (an admin makes the instance and the template: teachers see compute read-only)
+# ---- homework snapshots (seed 000): the teacher prepares an instance, snapshots it ----
 H=$MNT/instances/hw-src
-mkdir "$H" && ln -s ../../images/lab-base "$H/image" && write 128M "$H/memory" && write running "$H/state"
-ok $? "the teacher's instance, prepared"
+as epfs-teach bash -c "mkdir $H && ln -s ../../images/lab-base $H/image && echo 128M > $H/memory &&
+	echo running > $H/state"
+ok $? "the teacher makes and starts an instance of her own"
+is "$(stat -c %U "$H")" epfs-teach "it is hers"
+fails_with EACCES "another teacher cannot change it" as_write epfs-teach2 shutoff "$H/state"
+mkdir "$MNT/instances/admins-vm"
+fails_with EACCES "a teacher cannot change an instance she does not own" as_write epfs-teach 2 \
+	"$MNT/instances/admins-vm/cpu"
+rmdir "$MNT/instances/admins-vm"
+mkdir "$MNT/volumes/spare" && write 1M "$MNT/volumes/spare/size"
+fails_with EACCES "nor attach a volume she may not change" as epfs-teach ln -s ../../../volumes/spare "$H/volumes/spare"
 printf 'HOMEWORK-MARKER' | dd of="$STORAGE/volumes/hw-src.root" bs=1 seek=4096 conv=notrunc status=none
-mkdir "$H/snapshots/hw1" && mkdir "$MNT/templates/hw" && ln -s ../../instances/hw-src/snapshots/hw1 "$MNT/templates/hw/snapshot"
-ok $? "snapshotted, and the snapshot is a template's base"
+as epfs-teach bash -c "mkdir $H/snapshots/hw1 && mkdir $MNT/templates/hw &&
+	ln -s ../../instances/hw-src/snapshots/hw1 $MNT/templates/hw/snapshot"
+ok $? "she snapshots it and makes the snapshot a template's base"
+fails_with EACCES "another teacher cannot snapshot it" as epfs-teach2 mkdir "$H/snapshots/x"
 as epfs-teach mkdir "$MNT/courses/os101/experiments/hw" &&
 	as epfs-teach bash -c "cd $MNT/courses/os101/experiments/hw && ln -s ../../../../templates/hw template && echo 1 > published"
 ok $? "a homework experiment on that template"
