@@ -10,13 +10,13 @@ ALTER TABLE project
 	ADD COLUMN share_status   VARCHAR(16) NOT NULL DEFAULT '' AFTER shared,
 	ADD COLUMN share_progress TINYINT UNSIGNED NOT NULL DEFAULT 0 AFTER share_status,
 	ADD COLUMN share_time     DATETIME(6) NULL AFTER share_progress,
-	ADD COLUMN public_id      VARCHAR(63) AS (IF(shared = 1, id, NULL)) PERSISTENT,
+	ADD COLUMN public_id      VARCHAR(63) AS (IF(shared = 1, id, NULL)) STORED,
 	ADD UNIQUE KEY public_id (public_id);
 ALTER TABLE dataset
 	ADD COLUMN share_status   VARCHAR(16) NOT NULL DEFAULT '' AFTER shared,
 	ADD COLUMN share_progress TINYINT UNSIGNED NOT NULL DEFAULT 0 AFTER share_status,
 	ADD COLUMN share_time     DATETIME(6) NULL AFTER share_progress,
-	ADD COLUMN public_id      VARCHAR(63) AS (IF(shared = 1, id, NULL)) PERSISTENT,
+	ADD COLUMN public_id      VARCHAR(63) AS (IF(shared = 1, id, NULL)) STORED,
 	ADD UNIQUE KEY public_id (public_id);
 
 -- A project may link a public dataset (its copy in input/ comes from the
