@@ -11,29 +11,64 @@
 
 static const char *const roles[] = { "admin", "teacher", "student", NULL };
 
+/* Who each uid is: built from the users' listing, kept for a second and
+ * dropped at once when a user changes (here, or through change_log), so a
+ * request costs one hash lookup whatever the number of users. */
+static struct {
+	GMutex lock;
+	GHashTable *by_uid;     /* uid (GUINT_TO_POINTER) -> ep_obj * of the user */
+	gint64 built;
+} uids;
+
+static void uids_drop(const char *key)
+{
+	(void)key;
+	g_mutex_lock(&uids.lock);
+	g_clear_pointer(&uids.by_uid, g_hash_table_destroy);
+	g_mutex_unlock(&uids.lock);
+}
+
+/* The user with uid (a new reference), or NULL. */
+static struct ep_obj *user_by_uid(uid_t uid)
+{
+	struct ep_obj *u = NULL;
+
+	g_mutex_lock(&uids.lock);
+	if (uids.by_uid && g_get_monotonic_time() - uids.built > G_USEC_PER_SEC)
+		g_clear_pointer(&uids.by_uid, g_hash_table_destroy);
+	if (!uids.by_uid) {
+		g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func((GDestroyNotify)obj_unref);
+		if (kind_list(&kind_users, NULL, all) == 0) {
+			uids.by_uid = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)obj_unref);
+			uids.built = g_get_monotonic_time();
+			for (guint i = 0; i < all->len; i++) {
+				struct ep_obj *o = all->pdata[i];
+				const char *v = obj_get(o, "uid");
+				if (v)
+					g_hash_table_insert(uids.by_uid, GUINT_TO_POINTER(g_ascii_strtoull(v, NULL, 10)),
+					                    obj_ref(o));
+			}
+		}
+	}
+	if (uids.by_uid && (u = g_hash_table_lookup(uids.by_uid, GUINT_TO_POINTER(uid))))
+		obj_ref(u);
+	g_mutex_unlock(&uids.lock);
+	return u;
+}
+
 void ctx_identify(struct ep_ctx *ctx)
 {
-	g_autoptr(GPtrArray) all = NULL;
+	g_autoptr(ep_obj) u = NULL;
+	const char *role;
 
 	ctx->user[0] = '\0';
 	ctx->teacher = false;
-	if (ctx->uid == 0)
+	if (ctx->uid == 0 || !(u = user_by_uid(ctx->uid)))
 		return;
-	all = g_ptr_array_new_with_free_func((GDestroyNotify)obj_unref);
-	if (kind_list(&kind_users, NULL, all) < 0)
-		return;
-	for (guint i = 0; i < all->len; i++) {
-		struct ep_obj *u = all->pdata[i];
-		const char *uid = obj_get(u, "uid");
-		const char *role = obj_get(u, "role");
-
-		if (uid && g_ascii_strtoull(uid, NULL, 10) == ctx->uid) {
-			g_strlcpy(ctx->user, u->id, sizeof(ctx->user));
-			ctx->admin |= !strcmp(role, "admin");
-			ctx->teacher = !strcmp(role, "teacher");
-			return;
-		}
-	}
+	role = obj_get(u, "role");
+	g_strlcpy(ctx->user, u->id, sizeof(ctx->user));
+	ctx->admin |= !g_strcmp0(role, "admin");
+	ctx->teacher = !g_strcmp0(role, "teacher");
 }
 
 uid_t user_uid(const char *user)
@@ -210,4 +245,5 @@ const struct ep_kind kind_users = {
 	.visible = user_visible,
 	.owner = user_owner,
 	.has_snippets = true,
+	.changed = uids_drop,
 };
