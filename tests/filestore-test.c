@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "tap.h"
 #include "filestore.h"
 #include "value.h"
 
@@ -32,99 +33,7 @@
 #define CHUNK (128 * KiB)
 
 static struct filestore *fs;
-static int tests_run;
-static int tests_failed;
 static char base[32];           /* "ft-<random>", holds everything a run creates */
-
-static void vreport(bool pass, const char *fmt, va_list ap)
-{
-	g_autofree char *what = g_strdup_vprintf(fmt, ap);
-
-	tests_run++;
-	if (!pass)
-		tests_failed++;
-	printf("%sok %d - %s\n", pass ? "" : "not ", tests_run, what);
-	fflush(stdout);
-}
-
-/* One test: pass if cond. */
-static bool ok(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool ok(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vreport(cond, fmt, ap);
-	va_end(ap);
-	return cond;
-}
-
-/* One test: pass if r is 0 (or a count); else show the recorded message. */
-static bool ok_r(long r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool ok_r(long r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vreport(r >= 0, fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		printf("#   failed with %s: %s\n", ep_errno_name((int)-r), ep_error_message());
-	return r >= 0;
-}
-
-/* One test: pass if r is -err (or -err2, when not 0) and a message was recorded. */
-static bool vis_err(long r, int err, int err2, const char *fmt, va_list ap)
-{
-	bool pass = (r == -err || (err2 && r == -err2)) && ep_error_message()[0] != '\0';
-
-	vreport(pass, fmt, ap);
-	if (!pass)
-		printf("#   expected %s%s%s with a message, got %s: '%s'\n", ep_errno_name(err),
-		       err2 ? " or " : "", err2 ? ep_errno_name(err2) : "",
-		       r < 0 ? ep_errno_name((int)-r) : "success", ep_error_message());
-	else
-		printf("#   %s: %s\n", ep_errno_name((int)-r), ep_error_message());
-	ep_error_clear();
-	return pass;
-}
-
-static bool is_err(long r, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static bool is_err(long r, int err, const char *fmt, ...)
-{
-	va_list ap;
-	bool pass;
-
-	va_start(ap, fmt);
-	pass = vis_err(r, err, 0, fmt, ap);
-	va_end(ap);
-	return pass;
-}
-
-static bool is_err2(long r, int err, int err2, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static bool is_err2(long r, int err, int err2, const char *fmt, ...)
-{
-	va_list ap;
-	bool pass;
-
-	va_start(ap, fmt);
-	pass = vis_err(r, err, err2, fmt, ap);
-	va_end(ap);
-	return pass;
-}
-
-static void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void diag(const char *fmt, ...)
-{
-	va_list ap;
-	g_autofree char *s = NULL;
-
-	va_start(ap, fmt);
-	s = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	printf("# %s\n", s);
-}
 
 static GPtrArray *garbage;      /* strings p() made, freed at the end */
 
@@ -956,10 +865,7 @@ static int run_tests(void)
 		gone &= strcmp(((struct filestore_dirent *)root->pdata[i])->name, base) != 0;
 	ok(gone, "nothing this run created is left");
 	ok_r(filestore_ping(fs), "ping");
-	printf("1..%d\n", tests_run);
-	if (tests_failed)
-		printf("# %d of %d tests failed\n", tests_failed, tests_run);
-	return tests_failed ? 1 : 0;
+	return tap_done();
 }
 
 /* ---- the reconnection test: phases driven by a script through CTLDIR ---- */
@@ -1126,8 +1032,7 @@ static int run_fault(const char *dir)
 	filestore_file_close(old);
 	ok_r(filestore_remove_tree(fs, base), "remove_tree %s", base);
 	ctl_signal("done");
-	printf("1..%d\n", tests_run);
-	return tests_failed ? 1 : 0;
+	return tap_done();
 }
 
 /* ---- one operation from the command line, for the scripts ---- */

@@ -12,7 +12,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,72 +25,14 @@
 #include <libxml/xpath.h>
 
 #include "error.h"
+#include "tap.h"
 #include "hv.h"
 
 #define MiB (UINT64_C(1) << 20)
 
-static int tests_run;
-static int tests_failed;
 static char prefix[32];         /* "hvt-<random>-", starts every domain name */
 
 /* ---- TAP ---- */
-
-static void vreport(bool pass, const char *fmt, va_list ap)
-{
-	g_autofree char *what = g_strdup_vprintf(fmt, ap);
-
-	tests_run++;
-	if (!pass)
-		tests_failed++;
-	printf("%sok %d - %s\n", pass ? "" : "not ", tests_run, what);
-	fflush(stdout);
-}
-
-/* One test: pass if cond. */
-static bool ok(bool cond, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static bool ok(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vreport(cond, fmt, ap);
-	va_end(ap);
-	return cond;
-}
-
-/* One test: pass if r is 0; else show the recorded message. */
-static bool ok_r(int r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static bool ok_r(int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vreport(r >= 0, fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		printf("#   failed with %s: %s\n", ep_errno_name(-r), ep_error_message());
-	ep_error_clear();
-	return r >= 0;
-}
-
-/* One test: pass if r is -err and a message was recorded. */
-static bool is_err(int r, int err, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static bool is_err(int r, int err, const char *fmt, ...)
-{
-	bool pass = r == -err && ep_error_message()[0] != '\0';
-	va_list ap;
-
-	va_start(ap, fmt);
-	vreport(pass, fmt, ap);
-	va_end(ap);
-	if (!pass)
-		printf("#   expected %s with a message, got %s: '%s'\n", ep_errno_name(err),
-		       r < 0 ? ep_errno_name(-r) : "success", ep_error_message());
-	else
-		printf("#   %s: %s\n", ep_errno_name(err), ep_error_message());
-	ep_error_clear();
-	return pass;
-}
 
 static bool is_state(const char *host, const char *name, enum hv_state want, const char *what)
 {
@@ -172,14 +113,6 @@ static void events_clear(void)
 static GPtrArray *string_array(void)
 {
 	return g_ptr_array_new_with_free_func(g_free);
-}
-
-static bool contains(GPtrArray *strings, const char *s)
-{
-	for (guint i = 0; i < strings->len; i++)
-		if (strcmp(strings->pdata[i], s) == 0)
-			return true;
-	return false;
 }
 
 static GKeyFile *config_with(const char *text)
@@ -708,7 +641,7 @@ static int run_tests(const char *uri1, const char *uri2)
 	test_config();
 	r = hv_init(config);
 	if (!ok_r(r, "hv_init with the default timeout")) {
-		printf("1..%d\n", tests_run);
+		tap_done();
 		return 1;
 	}
 	hv_set_event_handler(on_event, NULL);
@@ -736,8 +669,7 @@ static int run_tests(const char *uri1, const char *uri2)
 	rm = g_build_filename(dir, "hang-sock", NULL);
 	g_unlink(rm);
 	g_rmdir(dir);
-	printf("1..%d\n", tests_run);
-	return tests_failed ? 1 : 0;
+	return tap_done();
 }
 
 /* ---- the shell, for tests/hv.t ---- */

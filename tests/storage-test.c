@@ -10,13 +10,13 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "tap.h"
 #include "storage.h"
 #include "value.h"
 
@@ -24,73 +24,8 @@
 #define THREADS 8
 
 static struct storage *st;
-static int tests_run;
-static int tests_failed;
 static char prefix[32];         /* "st-<random>-", starts every name created */
 static GPtrArray *created;      /* "pool/image" of everything created, for cleanup */
-
-static void vreport(bool pass, const char *fmt, va_list ap)
-{
-	g_autofree char *what = g_strdup_vprintf(fmt, ap);
-
-	tests_run++;
-	if (!pass)
-		tests_failed++;
-	printf("%sok %d - %s\n", pass ? "" : "not ", tests_run, what);
-}
-
-/* One test: pass if cond. */
-static bool ok(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool ok(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vreport(cond, fmt, ap);
-	va_end(ap);
-	return cond;
-}
-
-/* One test: pass if r is 0 (or a count); else show the recorded message. */
-static bool ok_r(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool ok_r(int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vreport(r >= 0, fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		printf("#   failed with %s: %s\n", ep_errno_name(-r), ep_error_message());
-	return r >= 0;
-}
-
-/* One test: pass if r is -err and a message was recorded. */
-static bool is_err(int r, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static bool is_err(int r, int err, const char *fmt, ...)
-{
-	bool pass = r == -err && ep_error_message()[0] != '\0';
-	va_list ap;
-
-	va_start(ap, fmt);
-	vreport(pass, fmt, ap);
-	va_end(ap);
-	if (!pass)
-		printf("#   expected %s with a message, got %s: '%s'\n", ep_errno_name(err),
-		       r < 0 ? ep_errno_name(-r) : "success", ep_error_message());
-	ep_error_clear();
-	return pass;
-}
-
-/* The message of the last failure contains needle (checked before is_err clears it). */
-static bool message_has(const char *needle)
-{
-	bool has = strstr(ep_error_message(), needle) != NULL;
-
-	if (!has)
-		printf("#   message '%s' does not name '%s'\n", ep_error_message(), needle);
-	return has;
-}
 
 static char *name(const char *what)
 {
@@ -106,14 +41,6 @@ static char *pool_image(const char *pool, const char *image)
 static void remember(const char *pool, const char *image)
 {
 	g_ptr_array_add(created, pool_image(pool, image));
-}
-
-static bool contains(GPtrArray *strings, const char *s)
-{
-	for (guint i = 0; i < strings->len; i++)
-		if (strcmp(strings->pdata[i], s) == 0)
-			return true;
-	return false;
 }
 
 static bool sorted(GPtrArray *strings)
@@ -645,10 +572,7 @@ static int run_tests(void)
 	test_cleanup();
 	ok_r(storage_ping(st), "ping");
 	g_ptr_array_unref(created);
-	printf("1..%d\n", tests_run);
-	if (tests_failed)
-		printf("# %d of %d tests failed\n", tests_failed, tests_run);
-	return tests_failed ? 1 : 0;
+	return tap_done();
 }
 
 /* One operation from the command line: the backend's own tests script these. */
@@ -1040,7 +964,7 @@ int main(int argc, char **argv)
 	snprintf(prefix, sizeof(prefix), "st-%08x-", g_random_int());
 	printf("# backend %s, names start with %s\n", st ? st->ops->name : "?", prefix);
 	if (!ok_r(r, "storage_open")) {
-		printf("1..%d\n", tests_run);
+		tap_done();
 		return 1;
 	}
 	r = run_tests();
