@@ -648,14 +648,26 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, target->str);
 }
 
+/* After mkdir or symlink made path: reply with its entry (and count the lookup). */
+static void reply_made(fuse_req_t req, struct op_scope *s, const char *path, const char *opname)
+{
+	g_autoptr(GString) content = g_string_new(NULL);
+	struct fuse_entry_param e;
+	struct stat st;
+	int r;
+
+	if ((r = stat_path(&s->ctx, path, &st, content)) < 0 || (r = node_ref(path, st.st_ino, NULL)) < 0)
+		return reply_fail(req, s, NULL, opname, r);
+	fill_entry(&e, st.st_ino, &st);
+	scope_end(s, 0);
+	fuse_reply_entry(req, &e);
+}
+
 static void do_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct op_scope s;
 	g_autofree char *ppath = node_path(parent), *path = NULL;
-	g_autoptr(GString) content = g_string_new(NULL);
 	struct ep_node_info n;
-	struct fuse_entry_param e;
-	struct stat st;
 	int r;
 
 	scope_begin(&s, req, OP_MKDIR);
@@ -668,11 +680,7 @@ static void do_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	node_info_clear(&n);
 	if (r < 0)
 		return reply_fail(req, &s, r == -EEXIST ? path : NULL, "mkdir", r);
-	if ((r = stat_path(&s.ctx, path, &st, content)) < 0 || (r = node_ref(path, st.st_ino, NULL)) < 0)
-		return reply_fail(req, &s, NULL, "mkdir", r);
-	fill_entry(&e, st.st_ino, &st);
-	scope_end(&s, 0);
-	fuse_reply_entry(req, &e);
+	reply_made(req, &s, path, "mkdir");
 }
 
 static void do_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -764,10 +772,7 @@ static void do_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 {
 	struct op_scope s;
 	g_autofree char *ppath = node_path(parent), *path = NULL;
-	g_autoptr(GString) content = g_string_new(NULL);
 	struct ep_node_info n;
-	struct fuse_entry_param e;
-	struct stat st;
 	int r;
 
 	scope_begin(&s, req, OP_SYMLINK);
@@ -780,11 +785,7 @@ static void do_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 	node_info_clear(&n);
 	if (r < 0)
 		return reply_fail(req, &s, ppath, "symlink", r);
-	if ((r = stat_path(&s.ctx, path, &st, content)) < 0 || (r = node_ref(path, st.st_ino, NULL)) < 0)
-		return reply_fail(req, &s, NULL, "symlink", r);
-	fill_entry(&e, st.st_ino, &st);
-	scope_end(&s, 0);
-	fuse_reply_entry(req, &e);
+	reply_made(req, &s, path, "symlink");
 }
 
 static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)

@@ -739,38 +739,52 @@ static int rbd_remove_image(struct storage *st, const char *pool, const char *im
 	return 0;
 }
 
-static int rbd_snap_create_image(struct storage *st, const char *pool, const char *image,
-                                 const char *snap)
+/* How a snapshot call's refusals read: librbd's -errno, ours, and why. */
+struct snap_refusal {
+	int rbd_err, err;
+	const char *why;        /* after "snapshot <pool>/<image>@<snap> " */
+};
+
+/* One librbd call on a snapshot of an open image, its refusals said in words. */
+static int snap_call(struct storage *st, const char *pool, const char *image, const char *snap,
+                     int (*op)(rbd_image_t, const char *), const char *opname,
+                     const struct snap_refusal *refusals)
 {
 	g_auto(RbdCall) c = { .rb = backend(st) };
 	int r = call_image(&c, pool, image, NULL, false);
 
 	if (r < 0)
 		return r;
-	r = rbd_snap_create(c.image, snap);
-	if (r == -EEXIST)
-		return ep_errorf(EEXIST, "snapshot %s/%s@%s already exists", pool, image, snap);
+	r = op(c.image, snap);
+	for (const struct snap_refusal *f = refusals; r < 0 && f->why; f++)
+		if (r == f->rbd_err)
+			return ep_errorf(f->err, "snapshot %s/%s@%s %s", pool, image, snap, f->why);
 	if (r < 0)
-		return call_fail(&c, r, "snapshot %s/%s@%s", pool, image, snap);
+		return call_fail(&c, r, "%s %s/%s@%s", opname, pool, image, snap);
 	return 0;
+}
+
+static int rbd_snap_create_image(struct storage *st, const char *pool, const char *image,
+                                 const char *snap)
+{
+	static const struct snap_refusal refusals[] = {
+		{ -EEXIST, EEXIST, "already exists" },
+		{ 0 },
+	};
+
+	return snap_call(st, pool, image, snap, rbd_snap_create, "snapshot", refusals);
 }
 
 static int rbd_snap_protect_image(struct storage *st, const char *pool, const char *image,
                                   const char *snap)
 {
-	g_auto(RbdCall) c = { .rb = backend(st) };
-	int r = call_image(&c, pool, image, NULL, false);
+	static const struct snap_refusal refusals[] = {
+		{ -ENOENT, ENOENT, "does not exist" },
+		{ -EBUSY, EBUSY, "is already protected" },
+		{ 0 },
+	};
 
-	if (r < 0)
-		return r;
-	r = rbd_snap_protect(c.image, snap);
-	if (r == -ENOENT)
-		return ep_errorf(ENOENT, "snapshot %s/%s@%s does not exist", pool, image, snap);
-	if (r == -EBUSY)
-		return ep_errorf(EBUSY, "snapshot %s/%s@%s is already protected", pool, image, snap);
-	if (r < 0)
-		return call_fail(&c, r, "protect %s/%s@%s", pool, image, snap);
-	return 0;
+	return snap_call(st, pool, image, snap, rbd_snap_protect, "protect", refusals);
 }
 
 static int rbd_snap_unprotect_image(struct storage *st, const char *pool, const char *image,
@@ -807,19 +821,13 @@ static int rbd_snap_unprotect_image(struct storage *st, const char *pool, const 
 static int rbd_snap_remove_image(struct storage *st, const char *pool, const char *image,
                                  const char *snap)
 {
-	g_auto(RbdCall) c = { .rb = backend(st) };
-	int r = call_image(&c, pool, image, NULL, false);
+	static const struct snap_refusal refusals[] = {
+		{ -ENOENT, ENOENT, "does not exist" },
+		{ -EBUSY, EBUSY, "is protected" },
+		{ 0 },
+	};
 
-	if (r < 0)
-		return r;
-	r = rbd_snap_remove(c.image, snap);
-	if (r == -ENOENT)
-		return ep_errorf(ENOENT, "snapshot %s/%s@%s does not exist", pool, image, snap);
-	if (r == -EBUSY)
-		return ep_errorf(EBUSY, "snapshot %s/%s@%s is protected", pool, image, snap);
-	if (r < 0)
-		return call_fail(&c, r, "remove snapshot %s/%s@%s", pool, image, snap);
-	return 0;
+	return snap_call(st, pool, image, snap, rbd_snap_remove, "remove snapshot", refusals);
 }
 
 static int rbd_snap_list_image(struct storage *st, const char *pool, const char *image,
