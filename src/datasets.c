@@ -19,17 +19,23 @@ static const struct ep_store_dir dataset_dirs[] = {
 	{ NULL },
 };
 
-/* size: the bytes of every file, from the store. */
-static int render_size(struct ep_obj *o, GString *out)
+int dataset_size_render_at(const char *dir, GString *out)
 {
-	g_autofree char *path = files_path(o);
 	uint64_t bytes = 0;
-	int r = filestore_du(epfs_files, path, &bytes);
+	int r = filestore_du(epfs_files, dir, &bytes);
 
 	if (r < 0)
 		return r;
 	g_string_append_printf(out, "%" G_GUINT64_FORMAT, bytes);
 	return 0;
+}
+
+/* size: the bytes of every file, from the store. */
+static int render_size(struct ep_obj *o, GString *out)
+{
+	g_autofree char *path = files_path(o);
+
+	return dataset_size_render_at(path, out);
 }
 
 /* preview/<file>: the names of the regular files at the top of files/. */

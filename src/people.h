@@ -38,3 +38,5 @@ int share_forget_user(struct ep_ctx *ctx, const char *user);
 /* datasets.c: preview/ of a files/ directory at path in the store. */
 int dataset_preview_list_at(const char *files, GPtrArray *out);
 int dataset_preview_render_at(const char *files, const char *name, GString *out);
+/* The total bytes below files (a dataset's size). */
+int dataset_size_render_at(const char *files, GString *out);

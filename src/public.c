@@ -363,13 +363,8 @@ static const struct ep_store_dir public_dataset_dirs[] = {
 static int public_size(struct ep_obj *o, GString *out)
 {
 	g_autofree char *path = public_files(o);
-	uint64_t bytes = 0;
-	int r = filestore_du(epfs_files, path, &bytes);
 
-	if (r < 0)
-		return r;
-	g_string_append_printf(out, "%" G_GUINT64_FORMAT, bytes);
-	return 0;
+	return dataset_size_render_at(path, out);
 }
 
 static int public_preview_list(struct ep_obj *o, GPtrArray *out)
