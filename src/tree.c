@@ -873,7 +873,12 @@ void tree_error_target(struct ep_node_info *n, const char **kind, const char **k
 {
 	*kind = NULL;
 	*key = NULL;
-	if ((n->type == N_OBJECT || n->type == N_ATTR) && kind_attr(n->kind, "error")) {
+	/* what is below a record (links, generated files, its file-store and
+	 * snippet trees) reports to the record's error file */
+	if (n->type != N_OBJECT && n->type != N_ATTR && n->type != N_RELDIR && n->type != N_RELLINK &&
+	    n->type != N_GENDIR && n->type != N_GENFILE && n->type != N_STORE && n->type != N_SNIP)
+		return;
+	if (n->kind && n->key && kind_attr(n->kind, "error")) {
 		*kind = n->kind->name;
 		*key = n->key;
 	}
