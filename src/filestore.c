@@ -338,6 +338,34 @@ int filestore_statvfs(struct filestore *fs, const char *path, struct statvfs *ou
 	return r < 0 ? r : fs->ops->statvfs(fs, path, out);
 }
 
+int filestore_mknod(struct filestore *fs, const char *path, mode_t mode)
+{
+	int r = check(fs, true, "mknod", path, false);
+
+	if (r < 0)
+		return r;
+	if (!S_ISFIFO(mode) && !S_ISSOCK(mode))
+		return ep_errorf(EPERM, "mknod %s: only fifos and sockets can be made here, "
+		                 "device nodes never", path);
+	if (!HAS_OP(fs, mknod))
+		return ep_errorf(EPERM, "mknod %s: the %s file store holds no fifos or sockets", path,
+		                 fs->ops->name);
+	return fs->ops->mknod(fs, path, mode);
+}
+
+int filestore_link(struct filestore *fs, const char *from, const char *to)
+{
+	int r = check(fs, true, "link", from, false);
+
+	if (r == 0)
+		r = filestore_check_path(to, false);
+	if (r < 0)
+		return r;
+	if (!HAS_OP(fs, link))
+		return ep_errorf(EPERM, "link %s: the %s file store has no hard links", to, fs->ops->name);
+	return fs->ops->link(fs, from, to);
+}
+
 int filestore_file_open(struct filestore *fs, const char *path, int flags, mode_t mode,
                         struct filestore_file **out)
 {
@@ -424,6 +452,17 @@ int filestore_fstat(struct filestore_file *f, struct stat *out)
 	memset(out, 0, sizeof(*out));
 	r = check_file(f, f && HAS_OP(f->fs, fstat), "fstat");
 	return r < 0 ? r : f->fs->ops->fstat(f, out);
+}
+
+int filestore_fallocate(struct filestore_file *f, int mode, off_t offset, off_t length)
+{
+	int r = check_file(f, true, "fallocate");
+
+	if (r < 0)
+		return r;
+	if (!HAS_OP(f->fs, fallocate))
+		return ep_errorf(EOPNOTSUPP, "fallocate: the %s file store cannot", f->fs->ops->name);
+	return f->fs->ops->fallocate(f, mode, offset, length);
 }
 
 int filestore_file_close(struct filestore_file *f)

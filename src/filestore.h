@@ -61,6 +61,7 @@ enum {
 	FILESTORE_CAP_RENAME_EXCHANGE = 1 << 1,  /* rename with RENAME_EXCHANGE */
 	FILESTORE_CAP_CHOWN = 1 << 2,            /* chown changes owners */
 	FILESTORE_CAP_SYMLINK_TIMES = 1 << 3,    /* utimens on a symlink itself */
+	FILESTORE_CAP_INODES = 1 << 4,           /* lstat's st_ino names an object for its lifetime */
 };
 
 /* The open flags filestore_file_open() honours; others are dropped. */
@@ -94,6 +95,9 @@ struct filestore_ops {
 	int (*utimens)(struct filestore *fs, const char *path, const struct timespec times[2]);
 	int (*truncate)(struct filestore *fs, const char *path, off_t size);
 	int (*statvfs)(struct filestore *fs, const char *path, struct statvfs *out);
+	/* Optional: fifos and sockets, hard links (ENOTSUP/EPERM when missing). */
+	int (*mknod)(struct filestore *fs, const char *path, mode_t mode);
+	int (*link)(struct filestore *fs, const char *from, const char *to);
 
 	int (*file_open)(struct filestore *fs, const char *path, int flags, mode_t mode,
 	                 struct filestore_file **out);
@@ -102,6 +106,8 @@ struct filestore_ops {
 	int (*fsync)(struct filestore_file *f, bool datasync);
 	int (*ftruncate)(struct filestore_file *f, off_t size);
 	int (*fstat)(struct filestore_file *f, struct stat *out);
+	/* Optional: fallocate(2) (EOPNOTSUPP when missing). */
+	int (*fallocate)(struct filestore_file *f, int mode, off_t offset, off_t length);
 	/* Release f, also when closing fails. */
 	int (*file_close)(struct filestore_file *f);
 };
@@ -153,6 +159,10 @@ int filestore_chown(struct filestore *fs, const char *path, uid_t uid, gid_t gid
 int filestore_utimens(struct filestore *fs, const char *path, const struct timespec times[2]);
 int filestore_truncate(struct filestore *fs, const char *path, off_t size);
 int filestore_statvfs(struct filestore *fs, const char *path, struct statvfs *out);
+/* A fifo or a socket at path (mode holds the type); EPERM for device nodes. */
+int filestore_mknod(struct filestore *fs, const char *path, mode_t mode);
+/* A hard link to is the file from; EPERM where the store has none. */
+int filestore_link(struct filestore *fs, const char *from, const char *to);
 
 /* Open a regular file (EISDIR for a directory, EINVAL for other kinds) with
  * FILESTORE_OPEN_FLAGS and mode (subject to the server's umask). */
@@ -165,6 +175,8 @@ ssize_t filestore_pwrite(struct filestore_file *f, const void *buf, size_t size,
 int filestore_fsync(struct filestore_file *f, bool datasync);
 int filestore_ftruncate(struct filestore_file *f, off_t size);
 int filestore_fstat(struct filestore_file *f, struct stat *out);
+/* fallocate(2) on an open file; EOPNOTSUPP where the store cannot. */
+int filestore_fallocate(struct filestore_file *f, int mode, off_t offset, off_t length);
 /* Close and free f (NULL is a no-op); a failure is reported, f is freed anyway. */
 int filestore_file_close(struct filestore_file *f);
 

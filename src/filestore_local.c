@@ -182,8 +182,11 @@ static int local_open(struct filestore *fs, GKeyFile *config)
 	}
 	if (!g_path_is_absolute(path))
 		return ep_errorf(EINVAL, "[filestore] path must be absolute, not '%s'", path);
-	if (g_mkdir_with_parents(path, 0755) < 0)
+	/* private: only epfs (and root) read students' files on the store host */
+	if (g_mkdir_with_parents(path, 0700) < 0)
 		return ep_errorf(errno, "file store %s: cannot create it: %s", path, g_strerror(errno));
+	if (chmod(path, 0700) < 0)
+		return ep_errorf(errno, "file store %s: cannot make it private: %s", path, g_strerror(errno));
 
 	l = g_new0(struct local, 1);
 	l->path = g_steal_pointer(&path);
@@ -208,7 +211,7 @@ static int local_open(struct filestore *fs, GKeyFile *config)
 	fs->priv = l;
 	fs->description = g_strdup_printf("local %s", l->path);
 	fs->caps = FILESTORE_CAP_RENAME_EXCHANGE | FILESTORE_CAP_CHOWN | FILESTORE_CAP_SYMLINK_TIMES |
-	           (l->beneath ? FILESTORE_CAP_FOLLOW_SYMLINKS : 0);
+	           FILESTORE_CAP_INODES | (l->beneath ? FILESTORE_CAP_FOLLOW_SYMLINKS : 0);
 	fs->time_gran = 1;
 	return 0;
 }
@@ -356,6 +359,31 @@ static int local_symlink(struct filestore *fs, const char *target, const char *p
 
 	if (dir < 0 || symlinkat(target, dir, name) < 0)
 		return sys_fail("symlink", path);
+	return 0;
+}
+
+static int local_mknod(struct filestore *fs, const char *path, mode_t mode)
+{
+	const char *name;
+	auto_fd dir = resolve_parent(backend(fs), path, &name);
+
+	if (dir < 0 || mknodat(dir, name, mode, 0) < 0)
+		return sys_fail("mknod", path);
+	return 0;
+}
+
+static int local_link(struct filestore *fs, const char *from, const char *to)
+{
+	struct local *l = backend(fs);
+	const char *from_name, *to_name;
+	auto_fd from_dir = resolve_parent(l, from, &from_name);
+	auto_fd to_dir = -1;
+
+	if (from_dir < 0)
+		return sys_fail("link", from);
+	to_dir = resolve_parent(l, to, &to_name);
+	if (to_dir < 0 || linkat(from_dir, from_name, to_dir, to_name, 0) < 0)
+		return sys_fail("link", to);
 	return 0;
 }
 
@@ -541,6 +569,13 @@ static int local_fstat(struct filestore_file *file, struct stat *out)
 	return 0;
 }
 
+static int local_fallocate(struct filestore_file *file, int mode, off_t offset, off_t length)
+{
+	if (fallocate(local_file(file)->fd, mode, offset, length) < 0)
+		return ep_errorf(errno, "fallocate: %s", g_strerror(errno));
+	return 0;
+}
+
 static int local_file_close(struct filestore_file *file)
 {
 	struct local_file *f = local_file(file);
@@ -571,11 +606,14 @@ const struct filestore_ops filestore_local_ops = {
 	.utimens = local_utimens,
 	.truncate = local_truncate,
 	.statvfs = local_statvfs,
+	.mknod = local_mknod,
+	.link = local_link,
 	.file_open = local_file_open,
 	.pread = local_pread,
 	.pwrite = local_pwrite,
 	.fsync = local_fsync,
 	.ftruncate = local_ftruncate,
 	.fstat = local_fstat,
+	.fallocate = local_fallocate,
 	.file_close = local_file_close,
 };

@@ -1620,6 +1620,41 @@ static int sftp_chmod(struct filestore *fs, const char *path, mode_t mode)
 	return call_run(fs, "chmod", path, true, op_chmod, &a);
 }
 
+struct chown_args {
+	const char *path;
+	uid_t uid;
+	gid_t gid;
+};
+
+static int op_chown(struct call *c, void *arg)
+{
+	struct chown_args *a = arg;
+	g_autofree char *remote = NULL;
+	LIBSSH2_SFTP_ATTRIBUTES now, attrs = { .flags = LIBSSH2_SFTP_ATTR_UIDGID };
+	int r = call_path(c, a->path, CONFINE_PARENT, &remote);
+
+	if (r == 0)
+		r = lstat_remote(c, remote, &now, false);
+	if (r == -ENOENT)
+		return refine_missing(c, remote);
+	if (r < 0)
+		return r;
+	if (LIBSSH2_SFTP_S_ISLNK(now.permissions) && !c->s->lsetstat)
+		return ep_errorf(ENOTSUP, "chown %s: the server cannot change a symlink's own owner", c->path);
+	attrs.uid = a->uid == (uid_t)-1 ? now.uid : a->uid;
+	attrs.gid = a->gid == (gid_t)-1 ? now.gid : a->gid;
+	return set_attrs(c, remote, &attrs);
+}
+
+/* Owners are kept only where [filestore] owners=true says the server may
+ * set them and its uids are this host's (a shared directory of users). */
+static int sftp_chown(struct filestore *fs, const char *path, uid_t uid, gid_t gid)
+{
+	struct chown_args a = { path, uid, gid };
+
+	return call_run(fs, "chown", path, true, op_chown, &a);
+}
+
 struct utimens_args {
 	const char *path;
 	const struct timespec *times;
@@ -1893,9 +1928,10 @@ static ssize_t sftp_pread(struct filestore_file *file, void *buf, size_t size, o
 
 	if (r < 0)
 		return r;
-	/* a seek would throw libssh2's read-ahead away: only when reading elsewhere */
-	if (libssh2_sftp_tell64(f->h) != (libssh2_uint64_t)offset)
-		libssh2_sftp_seek64(f->h, (libssh2_uint64_t)offset);
+	/* always seek: it drops libssh2's read-ahead and its end-of-file mark,
+	 * which would serve bytes from before a write through another handle, or
+	 * stop at an old end after the file grew */
+	libssh2_sftp_seek64(f->h, (libssh2_uint64_t)offset);
 	while (done < size) {
 		ssize_t n;
 
@@ -2107,8 +2143,12 @@ static int sftp_open(struct filestore *fs, GKeyFile *config)
 	g_autofree char *confine = config_string(config, "confine", "check");
 	struct sftp *b = g_new0(struct sftp, 1);
 	struct call c = { .b = b, .what = "file store" };
+	g_autoptr(GError) error = NULL;
+	bool owners = g_key_file_get_boolean(config, "filestore", "owners", &error);
 	int r, pool_size = 0;
 
+	if (error && !g_error_matches(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND))
+		return ep_errorf(EINVAL, "[filestore] owners must be true or false: %s", error->message);
 	if (GPOINTER_TO_INT(g_once(&libssh2_once, libssh2_setup, NULL)) != 0)
 		return ep_errorf(EIO, "cannot initialise libssh2");
 	g_mutex_init(&b->mutex);
@@ -2158,7 +2198,8 @@ static int sftp_open(struct filestore *fs, GKeyFile *config)
 		sftp_free(b);
 		return r;
 	}
-	fs->caps = FILESTORE_CAP_FOLLOW_SYMLINKS | (c.s->lsetstat ? FILESTORE_CAP_SYMLINK_TIMES : 0);
+	fs->caps = FILESTORE_CAP_FOLLOW_SYMLINKS | (c.s->lsetstat ? FILESTORE_CAP_SYMLINK_TIMES : 0) |
+	           (owners ? FILESTORE_CAP_CHOWN : 0);
 	call_end(&c);
 	return 0;
 }
@@ -2189,6 +2230,7 @@ const struct filestore_ops filestore_sftp_ops = {
 	.utimens = sftp_utimens,
 	.truncate = sftp_truncate,
 	.statvfs = sftp_statvfs,
+	.chown = sftp_chown,
 	.file_open = sftp_file_open,
 	.pread = sftp_pread,
 	.pwrite = sftp_pwrite,

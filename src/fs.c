@@ -18,19 +18,38 @@
 
 #define WRITE_MAX (1 << 20)     /* the largest value one may write to a file */
 
-/* An inode the kernel knows about. */
+/* An inode the kernel knows about.
+ *
+ * Records and everything the platform generates have path-derived numbers
+ * (the same on every mount and after a remount; the top bit clear).  A file
+ * or directory of the file store has the store's identity instead (the top
+ * bit set): the local store's own inode number, or a number allocated here
+ * for a store that has none (SFTP).  It keeps that identity when renamed, a
+ * new object at an old name gets a new one, and a hard link is the same
+ * inode.  path is where the object is now; NULL once it is unlinked or
+ * replaced (an open file still works through its handles). */
 struct node {
 	fuse_ino_t ino;
 	char *path;
+	GPtrArray *aliases;     /* the other names of a hard-linked store file */
+	mode_t fmt;             /* S_IFMT bits of a store object */
+	bool store;             /* a node of the file store: its modes are checked here */
+	struct stat attr;       /* the attributes last replied */
 	uint64_t nlookup;
+	GArray *open;           /* fh numbers of open store files on this inode */
 	GString *snap;          /* content rendered at the last stat, served at open */
 	gint64 snap_time;
 };
+
+#define INO_STORE (1ULL << 63)          /* a file-store object */
+#define INO_ALLOCATED (1ULL << 62)      /* ... numbered here, the store having no inodes */
+#define INO_SNIP (1ULL << 62)           /* without INO_STORE: a snippet, by its id */
 
 /* An open file. */
 struct handle {
 	GMutex lock;            /* writes, flushes and truncation of one handle in turn */
 	char *path;
+	fuse_ino_t ino;
 	struct filestore_file *sf;  /* a file of the file store: reads and writes go to it */
 	bool snippet;           /* a snippet: what is written is stored whole at flush */
 	uint64_t snip_id;
@@ -50,6 +69,8 @@ struct dir_entry {
 };
 struct dir_handle {
 	GArray *entries;        /* struct dir_entry, starting with . and .. */
+	bool store;             /* the entries are file-store objects */
+	bool gated;             /* each entry's visibility depends on who asks */
 };
 
 /* Open files and directories by number: a request that races with release
@@ -72,12 +93,15 @@ static struct {
 	struct fs_options opt;
 	GMutex lock;
 	GHashTable *nodes;      /* ino -> struct node */
+	GHashTable *paths;      /* path -> struct node at that path */
+	GHashTable *busy;       /* directory ino -> requests that may hold its lock */
 	GHashTable *handles;    /* fh -> struct fh_entry */
 	uint64_t next_fh;
-	GHashTable *busy;       /* directory ino -> requests changing it now */
+	uint64_t next_ino;      /* for stores without inode numbers */
 	struct fuse_session *se;
 	GAsyncQueue *invals;
 	GThread *notifier;
+	gint dropped;           /* notifications dropped on a full queue */
 } fs;
 
 static struct inval stop_marker;
@@ -97,9 +121,28 @@ fuse_ino_t fs_ino(const char *path)
 	g_checksum_get_digest(sum, digest, &len);
 	for (int i = 0; i < 8; i++)
 		ino = (ino << 8) | digest[i];
+	ino &= ~(INO_STORE | INO_SNIP);
 	/* 0 is invalid and 1 is the root */
 	if (ino <= FUSE_ROOT_ID)
 		ino += 2;
+	return ino;
+}
+
+/* The inode number of the store object at path, whose lstat is st. */
+static fuse_ino_t store_ino(const char *path, const struct stat *st)
+{
+	struct node *n;
+	fuse_ino_t ino;
+
+	if (tree_store_inodes())
+		return INO_STORE | (st->st_ino & ~INO_STORE);
+	g_mutex_lock(&fs.lock);
+	n = g_hash_table_lookup(fs.paths, path);
+	if (n && (n->ino & INO_STORE) && n->fmt == (st->st_mode & S_IFMT))
+		ino = n->ino;
+	else
+		ino = INO_STORE | INO_ALLOCATED | ++fs.next_ino;
+	g_mutex_unlock(&fs.lock);
 	return ino;
 }
 
@@ -108,9 +151,73 @@ static void node_free(gpointer p)
 	struct node *n = p;
 
 	g_free(n->path);
+	if (n->aliases)
+		g_ptr_array_free(n->aliases, TRUE);
+	if (n->open)
+		g_array_free(n->open, TRUE);
 	if (n->snap)
 		g_string_free(n->snap, TRUE);
 	g_free(n);
+}
+
+/* n is no longer at its path (with fs.lock held); a hard link's other name takes over. */
+static void node_detach(struct node *n)
+{
+	if (!n->path)
+		return;
+	if (g_hash_table_lookup(fs.paths, n->path) == n)
+		g_hash_table_remove(fs.paths, n->path);
+	g_clear_pointer(&n->path, g_free);
+	if (n->aliases && n->aliases->len)
+		n->path = g_ptr_array_steal_index_fast(n->aliases, n->aliases->len - 1);
+}
+
+/* Forget every name of n (with fs.lock held), before it is freed. */
+static void node_detach_all(struct node *n)
+{
+	while (n->path)
+		node_detach(n);
+	if (n->aliases)
+		g_ptr_array_set_size(n->aliases, 0);
+}
+
+/* Drop name from n's other names (with fs.lock held); true if it was one. */
+static bool node_drop_alias(struct node *n, const char *path)
+{
+	if (n->aliases)
+		for (guint i = 0; i < n->aliases->len; i++)
+			if (!strcmp(n->aliases->pdata[i], path)) {
+				g_ptr_array_remove_index_fast(n->aliases, i);
+				if (g_hash_table_lookup(fs.paths, path) == n)
+					g_hash_table_remove(fs.paths, path);
+				return true;
+			}
+	return false;
+}
+
+/* n is now at path (with fs.lock held): whatever was there is not.  A file
+ * with more than one link keeps its other name as an alias. */
+static void node_attach(struct node *n, const char *path, bool linked)
+{
+	struct node *old = g_hash_table_lookup(fs.paths, path);
+
+	if (old == n && n->path && !strcmp(n->path, path))
+		return;
+	if (old && old != n && !node_drop_alias(old, path) && old->path && !strcmp(old->path, path))
+		node_detach(old);
+	node_drop_alias(n, path);
+	if (n->path && linked) {
+		if (!n->aliases)
+			n->aliases = g_ptr_array_new_with_free_func(g_free);
+		g_ptr_array_add(n->aliases, g_steal_pointer(&n->path));
+	} else if (n->path) {
+		if (g_hash_table_lookup(fs.paths, n->path) == n)
+			g_hash_table_remove(fs.paths, n->path);
+		g_clear_pointer(&n->path, g_free);
+	}
+	n->path = g_strdup(path);
+	n->snap_time = 0;
+	g_hash_table_insert(fs.paths, g_strdup(path), n);
 }
 
 /* The path of a known inode (a copy), or NULL. */
@@ -123,32 +230,48 @@ static char *node_path(fuse_ino_t ino)
 		return g_strdup("");
 	g_mutex_lock(&fs.lock);
 	n = g_hash_table_lookup(fs.nodes, &ino);
-	if (n)
+	if (n && n->path)
 		path = g_strdup(n->path);
 	g_mutex_unlock(&fs.lock);
 	return path;
 }
 
-/* Count one more kernel reference to path's inode; remember its content. */
-static int node_ref(const char *path, fuse_ino_t ino, GString *content)
+/* The inode at path, or 0. */
+static fuse_ino_t path_ino(const char *path)
 {
+	struct node *n;
+	fuse_ino_t ino = 0;
+
+	if (!*path)
+		return FUSE_ROOT_ID;
+	g_mutex_lock(&fs.lock);
+	n = g_hash_table_lookup(fs.paths, path);
+	if (n)
+		ino = n->ino;
+	g_mutex_unlock(&fs.lock);
+	return ino;
+}
+
+/* Count one more kernel reference to the inode st->st_ino, found at path
+ * (a store node if store); remember its attributes and content. */
+static void node_ref(const char *path, const struct stat *st, GString *content, bool store)
+{
+	fuse_ino_t ino = st->st_ino;
 	struct node *n;
 
 	if (ino == FUSE_ROOT_ID)
-		return 0;
+		return;
 	g_mutex_lock(&fs.lock);
 	n = g_hash_table_lookup(fs.nodes, &ino);
-	if (n && strcmp(n->path, path)) {
-		g_mutex_unlock(&fs.lock);
-		syslog(LOG_ERR, "inode collision: %s and %s", n->path, path);
-		return ep_errorf(EIO, "inode number collision between %s and %s", n->path, path);
-	}
 	if (!n) {
 		n = g_new0(struct node, 1);
 		n->ino = ino;
-		n->path = g_strdup(path);
 		g_hash_table_insert(fs.nodes, &n->ino, n);
 	}
+	n->fmt = st->st_mode & S_IFMT;
+	n->store = store;
+	n->attr = *st;
+	node_attach(n, path, store && S_ISREG(st->st_mode) && st->st_nlink > 1);
 	n->nlookup++;
 	if (content) {
 		if (!n->snap)
@@ -158,7 +281,32 @@ static int node_ref(const char *path, fuse_ino_t ino, GString *content)
 		n->snap_time = g_get_monotonic_time();
 	}
 	g_mutex_unlock(&fs.lock);
-	return 0;
+}
+
+/* The attributes last replied for ino; false if it is not known. */
+static bool node_attr(fuse_ino_t ino, struct stat *out, bool *store)
+{
+	struct node *n;
+
+	g_mutex_lock(&fs.lock);
+	n = g_hash_table_lookup(fs.nodes, &ino);
+	if (n) {
+		*out = n->attr;
+		*store = n->store;
+	}
+	g_mutex_unlock(&fs.lock);
+	return n != NULL;
+}
+
+static void node_set_attr(fuse_ino_t ino, const struct stat *st)
+{
+	struct node *n;
+
+	g_mutex_lock(&fs.lock);
+	n = g_hash_table_lookup(fs.nodes, &ino);
+	if (n)
+		n->attr = *st;
+	g_mutex_unlock(&fs.lock);
 }
 
 static void node_unref(fuse_ino_t ino, uint64_t nlookup)
@@ -169,10 +317,76 @@ static void node_unref(fuse_ino_t ino, uint64_t nlookup)
 	n = g_hash_table_lookup(fs.nodes, &ino);
 	if (n) {
 		n->nlookup = nlookup >= n->nlookup ? 0 : n->nlookup - nlookup;
-		if (n->nlookup == 0)
+		if (n->nlookup == 0 && (!n->open || !n->open->len)) {
+			node_detach_all(n);
 			g_hash_table_remove(fs.nodes, &ino);
+		}
 	}
 	g_mutex_unlock(&fs.lock);
+}
+
+/* The object at path went away (unlink, rmdir, replaced by a rename). */
+static void node_gone(const char *path)
+{
+	struct node *n;
+
+	g_mutex_lock(&fs.lock);
+	n = g_hash_table_lookup(fs.paths, path);
+	if (n && !node_drop_alias(n, path)) {
+		node_detach(n);
+		if (n->attr.st_nlink > 0)
+			n->attr.st_nlink--;
+	}
+	g_mutex_unlock(&fs.lock);
+}
+
+/* An open store file on ino: its handle number, for getattr once the name is gone. */
+static void node_open_add(fuse_ino_t ino, uint64_t fh)
+{
+	struct node *n;
+
+	g_mutex_lock(&fs.lock);
+	n = g_hash_table_lookup(fs.nodes, &ino);
+	if (n) {
+		if (!n->open)
+			n->open = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+		g_array_append_val(n->open, fh);
+	}
+	g_mutex_unlock(&fs.lock);
+}
+
+static void node_open_remove(fuse_ino_t ino, uint64_t fh)
+{
+	struct node *n;
+
+	g_mutex_lock(&fs.lock);
+	n = g_hash_table_lookup(fs.nodes, &ino);
+	if (n && n->open) {
+		for (guint i = 0; i < n->open->len; i++)
+			if (g_array_index(n->open, uint64_t, i) == fh) {
+				g_array_remove_index_fast(n->open, i);
+				break;
+			}
+		if (!n->open->len && n->nlookup == 0) {
+			node_detach_all(n);
+			g_hash_table_remove(fs.nodes, &ino);
+		}
+	}
+	g_mutex_unlock(&fs.lock);
+}
+
+/* A handle number of an open store file on ino, or 0. */
+static uint64_t node_open_any(fuse_ino_t ino)
+{
+	struct node *n;
+	uint64_t fh = 0;
+
+	g_mutex_lock(&fs.lock);
+	n = g_hash_table_lookup(fs.nodes, &ino);
+	if (n && n->open && n->open->len)
+		fh = g_array_index(n->open, uint64_t, 0);
+	g_mutex_unlock(&fs.lock);
+	return fh;
 }
 
 /* Keep the content just rendered for ino, so an open right after a stat sees the same bytes. */
@@ -266,52 +480,55 @@ static void fh_remove(uint64_t fh)
 
 /* ---- invalidation ---- */
 
-static bool node_known(fuse_ino_t ino)
-{
-	bool known;
+#define INVAL_QUEUE_MAX 65536   /* past this, notifications are dropped (the timeouts still hold) */
 
-	if (ino == FUSE_ROOT_ID)
-		return true;
-	g_mutex_lock(&fs.lock);
-	known = g_hash_table_contains(fs.nodes, &ino);
-	g_mutex_unlock(&fs.lock);
-	return known;
+static void inval_push(struct inval *iv)
+{
+	if (!fs.invals || g_async_queue_length(fs.invals) >= INVAL_QUEUE_MAX) {
+		g_atomic_int_inc(&fs.dropped);
+		g_free(iv->name);
+		g_free(iv);
+		return;
+	}
+	g_async_queue_push(fs.invals, iv);
 }
 
 void fs_invalidate(const char *path)
 {
-	fuse_ino_t ino = fs_ino(path);
 	struct node *n;
 	struct inval *iv;
+	fuse_ino_t ino = 0;
 
 	g_mutex_lock(&fs.lock);
-	n = g_hash_table_lookup(fs.nodes, &ino);
-	if (n)
+	n = *path ? g_hash_table_lookup(fs.paths, path) : NULL;
+	if (n) {
 		n->snap_time = 0;
+		ino = n->ino;
+	}
 	g_mutex_unlock(&fs.lock);
-	if (!n || !fs.invals)
+	if (!ino || !fs.invals)
 		return;
 	iv = g_new0(struct inval, 1);
 	iv->kind = INVAL_INODE;
 	iv->ino = ino;
-	g_async_queue_push(fs.invals, iv);
+	inval_push(iv);
 }
 
 void fs_invalidate_entry(const char *parent, const char *name)
 {
-	fuse_ino_t ino = fs_ino(parent);
+	fuse_ino_t ino = path_ino(parent);
 	struct inval *iv;
 
-	if (!fs.invals || !node_known(ino))
+	if (!ino || !fs.invals)
 		return;
 	iv = g_new0(struct inval, 1);
 	iv->kind = INVAL_ENTRY;
 	iv->ino = ino;
 	iv->name = g_strdup(name);
-	g_async_queue_push(fs.invals, iv);
+	inval_push(iv);
 }
 
-/* A request that changes directory ino runs (the kernel holds its lock). */
+/* A request that may hold directory ino's lock in the kernel runs. */
 static void busy_enter(fuse_ino_t ino)
 {
 	g_mutex_lock(&fs.lock);
@@ -344,12 +561,14 @@ static bool busy(fuse_ino_t ino)
 }
 
 /* The kernel must not be told from inside a request about the inodes that
- * request holds: notifications go through this thread.  Even so, a
- * notification that needs a lock a request in flight holds waits for that
- * request's reply: inodes are invalidated for their attributes only (a
- * changed mtime then drops the pages, FUSE_CAP_AUTO_INVAL_DATA), and
- * entries of a directory wait until no request is changing it, so the
- * notifier never sleeps on a lock that only our own reply can release. */
+ * request holds: notifications go through this thread.  Inodes are
+ * invalidated for their attributes only (offset -1 touches no page; a
+ * changed mtime then drops the pages, FUSE_CAP_AUTO_INVAL_DATA), which takes
+ * no lock.  An entry needs its directory's lock, which a request in flight
+ * may hold while it waits for our reply: entries of a directory wait until
+ * no request that may hold it runs (lookups, listings, changes).  Should the
+ * daemon die while this thread waits all the same, the watchdog aborts the
+ * connection (fs_start), so the mount never freezes. */
 static gpointer notifier_main(gpointer data)
 {
 	(void)data;
@@ -381,6 +600,13 @@ struct op_scope {
 	struct ep_ctx ctx;
 };
 
+static int read_groups(struct ep_ctx *ctx, gid_t *out, int max)
+{
+	int n = fuse_req_getgroups(ctx->source, max, out);
+
+	return n < 0 ? 0 : MIN(n, max);
+}
+
 static void scope_begin(struct op_scope *s, fuse_req_t req, enum stats_op op)
 {
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
@@ -391,14 +617,11 @@ static void scope_begin(struct op_scope *s, fuse_req_t req, enum stats_op op)
 	memset(&s->ctx, 0, sizeof(s->ctx));
 	s->ctx.uid = fc->uid;
 	s->ctx.gid = fc->gid;
-	s->ctx.admin = fc->uid == 0 || fc->gid == fs.opt.admin_gid;
-	if (!s->ctx.admin && fs.opt.admin_gid != 0) {
-		gid_t groups[64];
-		int n = fuse_req_getgroups(req, G_N_ELEMENTS(groups), groups);
-		for (int i = 0; i < n && i < (int)G_N_ELEMENTS(groups); i++)
-			if (groups[i] == fs.opt.admin_gid)
-				s->ctx.admin = true;
-	}
+	s->ctx.ngroups = -1;
+	s->ctx.read_groups = read_groups;
+	s->ctx.source = req;
+	/* admins are root and who the configuration names, never any gid 0 */
+	s->ctx.admin = fc->uid == 0 || (fs.opt.admin_gid != 0 && ctx_in_group(&s->ctx, fs.opt.admin_gid));
 	ctx_identify(&s->ctx);
 }
 
@@ -451,14 +674,41 @@ static void fs_init_op(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 }
 
-static void fill_entry(struct fuse_entry_param *e, fuse_ino_t ino, const struct stat *st)
+static void fill_entry(struct fuse_entry_param *e, const struct stat *st, bool gated)
 {
 	memset(e, 0, sizeof(*e));
-	e->ino = ino;
+	e->ino = st->st_ino;
 	e->attr = *st;
-	e->attr.st_ino = ino;
-	e->attr_timeout = fs.opt.attr_timeout;
-	e->entry_timeout = fs.opt.entry_timeout;
+	/* an entry not everyone may see is not cached: the kernel asks again for
+	 * each caller (rule 9 holds within the timeouts too) */
+	e->attr_timeout = gated ? 0 : fs.opt.attr_timeout;
+	e->entry_timeout = gated ? 0 : fs.opt.entry_timeout;
+}
+
+/* A file-store object below a store directory (the directory itself is part of its record). */
+static bool store_object(const struct ep_node_info *n)
+{
+	return n->type == N_STORE && strcmp(n->store_path, n->store_root);
+}
+
+/* The inode number of the node n at path, whose attributes are st. */
+static fuse_ino_t node_ino(const char *path, const struct ep_node_info *n, const struct stat *st)
+{
+	if (store_object(n))
+		return store_ino(path, st);
+	if (n->type == N_SNIP && n->snip && n->snip->id)
+		return INO_SNIP | n->snip->id;
+	return fs_ino(path);
+}
+
+/* Stat the resolved node n at path; content gets a file's bytes. */
+static int stat_node(struct ep_ctx *ctx, const char *path, struct ep_node_info *n, struct stat *st,
+                     GString *content)
+{
+	int r = tree_stat(ctx, n, st, content);
+
+	st->st_ino = node_ino(path, n, st);
+	return r;
 }
 
 /* Resolve path and stat it; content gets a file's bytes. */
@@ -469,30 +719,52 @@ static int stat_path(struct ep_ctx *ctx, const char *path, struct stat *st, GStr
 
 	if (r < 0)
 		return r;
-	r = tree_stat(ctx, &n, st, content);
+	r = stat_node(ctx, path, &n, st, content);
 	node_info_clear(&n);
-	st->st_ino = fs_ino(path);
 	return r;
 }
 
-static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* May the caller do mask on the inode ino?  The modes of store nodes are
+ * checked as the kernel would with the attributes last replied; other
+ * nodes follow the platform's rules (tree.c). */
+static int may(struct op_scope *s, fuse_ino_t ino, int mask)
+{
+	struct stat st;
+	bool store = false;
+
+	if (!node_attr(ino, &st, &store) || !store)
+		return 0;
+	if (tree_store_permits(&s->ctx, &st, mask) < 0)
+		return ep_errorf(EACCES, "permission denied by the mode %o of %s", st.st_mode & 07777,
+		                 S_ISDIR(st.st_mode) ? "the directory" : "the file");
+	return 0;
+}
+
+static void do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct op_scope s;
 	g_autofree char *ppath = NULL, *path = NULL;
 	g_autoptr(GString) content = g_string_new(NULL);
 	struct fuse_entry_param e;
+	struct ep_node_info n;
 	struct stat st;
 	int r;
 
 	scope_begin(&s, req, OP_LOOKUP);
 	if (!(ppath = node_path(parent)))
 		return reply_fail(req, &s, NULL, "lookup", ENOENT);
+	if ((r = may(&s, parent, X_OK)) < 0)
+		return reply_fail(req, &s, NULL, "lookup", r);
 	path = child_path(ppath, name);
-	if ((r = stat_path(&s.ctx, path, &st, content)) < 0)
+	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
 		return reply_fail(req, &s, NULL, "lookup", r);
-	if ((r = node_ref(path, st.st_ino, S_ISDIR(st.st_mode) ? NULL : content)) < 0)
+	if ((r = stat_node(&s.ctx, path, &n, &st, content)) < 0) {
+		node_info_clear(&n);
 		return reply_fail(req, &s, NULL, "lookup", r);
-	fill_entry(&e, st.st_ino, &st);
+	}
+	node_ref(path, &st, S_ISDIR(st.st_mode) ? NULL : content, n.type == N_STORE);
+	fill_entry(&e, &st, n.gated);
+	node_info_clear(&n);
 	scope_end(&s, 0);
 	fuse_reply_entry(req, &e);
 }
@@ -518,23 +790,150 @@ static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 	fuse_reply_none(req);
 }
 
+/* The attributes of an open store file through its handle (its name may be gone). */
+static int stat_open(fuse_ino_t ino, uint64_t fh, struct stat *st)
+{
+	FH_AUTO struct fh_entry *e = fh ? fh_get(fh) : NULL;
+	struct handle *h = e ? e->obj : NULL;
+	struct stat shown;
+	bool store;
+	int r;
+
+	if (!h || !h->sf)
+		return -ENOENT;
+	if ((r = filestore_fstat(h->sf, st)) < 0)
+		return r;
+	/* owners and read-only modes as shown when it still had a name */
+	if (node_attr(ino, &shown, &store)) {
+		st->st_uid = shown.st_uid;
+		st->st_gid = shown.st_gid;
+	}
+	st->st_ino = ino;
+	return 0;
+}
+
+/* The attributes of inode ino as the caller may see them. */
+static int stat_ino(struct op_scope *s, fuse_ino_t ino, uint64_t fh, struct stat *st, GString *content,
+                    bool *gated)
+{
+	g_autofree char *path = node_path(ino);
+	struct ep_node_info n;
+	int r = -ENOENT;
+
+	*gated = false;
+	if (path && (r = tree_resolve(&s->ctx, path, &n)) == 0) {
+		r = stat_node(&s->ctx, path, &n, st, content);
+		*gated = n.gated;
+		node_info_clear(&n);
+		/* another object is at the name now (renamed behind our back) */
+		if (r == 0 && ino != FUSE_ROOT_ID && st->st_ino != ino)
+			r = -ENOENT;
+	}
+	if (r == -ENOENT && (ino & INO_STORE))
+		r = stat_open(ino, fh ? fh : node_open_any(ino), st);
+	return r;
+}
+
 static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct op_scope s;
-	g_autofree char *path = node_path(ino);
+	g_autoptr(GString) content = g_string_new(NULL);
+	struct stat st;
+	bool gated;
+	int r;
+
+	scope_begin(&s, req, OP_GETATTR);
+	if ((r = stat_ino(&s, ino, fi ? fi->fh : 0, &st, content, &gated)) < 0)
+		return reply_fail(req, &s, NULL, "getattr", r);
+	if (!S_ISDIR(st.st_mode))
+		node_set_snap(ino, content);
+	node_set_attr(ino, &st);
+	scope_end(&s, 0);
+	fuse_reply_attr(req, &st, gated ? 0 : fs.opt.attr_timeout);
+}
+
+/* Reply to setattr with the attributes of ino now. */
+static void reply_attr_now(fuse_req_t req, struct op_scope *s, fuse_ino_t ino, uint64_t fh, const char *path)
+{
+	g_autoptr(GString) content = g_string_new(NULL);
+	struct stat st;
+	bool gated;
+	int r;
+
+	if ((r = stat_ino(s, ino, fh, &st, content, &gated)) < 0)
+		return reply_fail(req, s, path, "setattr", r);
+	node_set_attr(ino, &st);
+	scope_end(s, 0);
+	fuse_reply_attr(req, &st, gated ? 0 : fs.opt.attr_timeout);
+}
+
+/* setattr of a file-store node: chmod, chown, truncate, utimens as on a disk. */
+static void setattr_store(fuse_req_t req, struct op_scope *s, fuse_ino_t ino, const char *path,
+                          struct ep_node_info *n, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	FH_AUTO struct fh_entry *e = fi ? fh_get(fi->fh) : NULL;
+	struct handle *h = e ? e->obj : NULL;
+	g_autoptr(GString) content = g_string_new(NULL);
+	struct stat cur;
+	int r;
+
+	if ((r = stat_node(&s->ctx, path, n, &cur, content)) == 0)
+		r = tree_store_setattr(&s->ctx, n, attr, to_set, h ? h->sf : NULL, &cur);
+	node_info_clear(n);
+	if (r < 0)
+		return reply_fail(req, s, path, "setattr", r);
+	reply_attr_now(req, s, ino, fi ? fi->fh : 0, path);
+}
+
+/* setattr of an open store file whose name is gone: what its handle can do. */
+static void setattr_unlinked(fuse_req_t req, struct op_scope *s, fuse_ino_t ino, struct stat *attr, int to_set,
+                             struct fuse_file_info *fi)
+{
+	uint64_t fh = fi ? fi->fh : node_open_any(ino);
+	FH_AUTO struct fh_entry *e = fh ? fh_get(fh) : NULL;
+	struct handle *h = e ? e->obj : NULL;
+	int r = 0;
+
+	if (!h || !h->sf)
+		return reply_fail(req, s, NULL, "setattr", ENOENT);
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		r = filestore_ftruncate(h->sf, attr->st_size);
+	if (r < 0)
+		return reply_fail(req, s, NULL, "setattr", r);
+	reply_attr_now(req, s, ino, fh, NULL);
+}
+
+/* setattr of a snippet: size through an open handle, or the stored value. */
+static void setattr_snip(fuse_req_t req, struct op_scope *s, fuse_ino_t ino, const char *path,
+                         struct ep_node_info *n, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	FH_AUTO struct fh_entry *e = fi ? fh_get(fi->fh) : NULL;
+	struct handle *h = e ? e->obj : NULL;
 	g_autoptr(GString) content = g_string_new(NULL);
 	struct stat st;
 	int r;
 
-	(void)fi;
-	scope_begin(&s, req, OP_GETATTR);
-	if (!path)
-		return reply_fail(req, &s, NULL, "getattr", ENOENT);
-	if ((r = stat_path(&s.ctx, path, &st, content)) < 0)
-		return reply_fail(req, &s, path, "getattr", r);
-	if (!S_ISDIR(st.st_mode))
-		node_set_snap(ino, content);
-	scope_end(&s, 0);
+	if (h && h->wbuf && (to_set & FUSE_SET_ATTR_SIZE) && !(to_set & ~(FUSE_SET_ATTR_SIZE))) {
+		if ((size_t)attr->st_size <= h->wbuf->len)
+			g_string_truncate(h->wbuf, attr->st_size);
+		else
+			g_string_set_size(h->wbuf, attr->st_size);
+		h->dirty = true;
+		r = 0;
+	} else {
+		r = tree_snip_setattr(&s->ctx, n, attr, to_set);
+	}
+	node_info_clear(n);
+	if (r < 0)
+		return reply_fail(req, s, path, "setattr", r);
+	if ((r = stat_path(&s->ctx, path, &st, content)) < 0)
+		return reply_fail(req, s, path, "setattr", r);
+	if (h && h->wbuf && (to_set & FUSE_SET_ATTR_SIZE)) {
+		st.st_size = h->wbuf->len;
+		st.st_blocks = (st.st_size + 511) / 512;
+	}
+	node_set_attr(ino, &st);
+	scope_end(s, 0);
 	fuse_reply_attr(req, &st, fs.opt.attr_timeout);
 }
 
@@ -549,53 +948,24 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	int r;
 
 	scope_begin(&s, req, OP_SETATTR);
+	if (!path && (ino & INO_STORE))
+		return setattr_unlinked(req, &s, ino, attr, to_set, fi);
 	if (!path)
 		return reply_fail(req, &s, NULL, "setattr", ENOENT);
 	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
 		return reply_fail(req, &s, path, "setattr", r);
-	if (n.type == N_SNIP) {
-		FH_AUTO struct fh_entry *e = fi ? fh_get(fi->fh) : NULL;
-		struct handle *h = e ? e->obj : NULL;
-		if (h && h->wbuf && (to_set & FUSE_SET_ATTR_SIZE) && !(to_set & ~(FUSE_SET_ATTR_SIZE))) {
-			if ((size_t)attr->st_size <= h->wbuf->len)
-				g_string_truncate(h->wbuf, attr->st_size);
-			else
-				g_string_set_size(h->wbuf, attr->st_size);
-			h->dirty = true;
-			r = 0;
-		} else {
-			r = tree_snip_setattr(&s.ctx, &n, attr, to_set);
-		}
+	if (n.type == N_SNIP)
+		return setattr_snip(req, &s, ino, path, &n, attr, to_set, fi);
+	if (n.type == N_STORE)
+		return setattr_store(req, &s, ino, path, &n, attr, to_set, fi);
+	if ((r = stat_node(&s.ctx, path, &n, &st, content)) < 0) {
 		node_info_clear(&n);
-		if (r < 0)
-			return reply_fail(req, &s, path, "setattr", r);
-		if ((r = stat_path(&s.ctx, path, &st, content)) < 0)
-			return reply_fail(req, &s, path, "setattr", r);
-		if (h && h->wbuf && (to_set & FUSE_SET_ATTR_SIZE)) {
-			st.st_size = h->wbuf->len;
-			st.st_blocks = (st.st_size + 511) / 512;
-		}
-		scope_end(&s, 0);
-		fuse_reply_attr(req, &st, fs.opt.attr_timeout);
-		return;
+		return reply_fail(req, &s, path, "setattr", r);
 	}
-	if (n.type == N_STORE) {
-		FH_AUTO struct fh_entry *e = fi ? fh_get(fi->fh) : NULL;
-		struct handle *h = e ? e->obj : NULL;
-		if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
-			r = ep_errorf(EPERM, "files belong to the record's owner");
-		else
-			r = tree_store_setattr(&s.ctx, &n, attr, to_set, h ? h->sf : NULL);
-		node_info_clear(&n);
-		if (r < 0)
-			return reply_fail(req, &s, path, "setattr", r);
-		if ((r = stat_path(&s.ctx, path, &st, content)) < 0)
-			return reply_fail(req, &s, path, "setattr", r);
-		scope_end(&s, 0);
-		fuse_reply_attr(req, &st, fs.opt.attr_timeout);
-		return;
-	}
-	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+	/* owners and modes come from the platform: setting them to what they are succeeds */
+	if (((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777) != (st.st_mode & 07777)) ||
+	    ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != st.st_uid) ||
+	    ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != st.st_gid)) {
 		node_info_clear(&n);
 		return reply_fail(req, &s, path, "setattr",
 		                  ep_errorf(EPERM, "owner and mode come from the platform and cannot be changed"));
@@ -617,8 +987,6 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (r < 0)
 		return reply_fail(req, &s, path, "truncate", r);
 	/* times are the record's change time: setting them is accepted and changes nothing */
-	if ((r = stat_path(&s.ctx, path, &st, content)) < 0)
-		return reply_fail(req, &s, path, "setattr", r);
 	scope_end(&s, 0);
 	fuse_reply_attr(req, &st, fs.opt.attr_timeout);
 }
@@ -648,34 +1016,56 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, target->str);
 }
 
-/* After mkdir or symlink made path: reply with its entry (and count the lookup). */
+/* After mkdir, symlink, mknod or link made path: reply with its entry (and count the lookup). */
 static void reply_made(fuse_req_t req, struct op_scope *s, const char *path, const char *opname)
 {
 	g_autoptr(GString) content = g_string_new(NULL);
 	struct fuse_entry_param e;
+	struct ep_node_info n;
 	struct stat st;
 	int r;
 
-	if ((r = stat_path(&s->ctx, path, &st, content)) < 0 || (r = node_ref(path, st.st_ino, NULL)) < 0)
+	if ((r = tree_resolve(&s->ctx, path, &n)) < 0)
 		return reply_fail(req, s, NULL, opname, r);
-	fill_entry(&e, st.st_ino, &st);
+	if ((r = stat_node(&s->ctx, path, &n, &st, content)) < 0) {
+		node_info_clear(&n);
+		return reply_fail(req, s, NULL, opname, r);
+	}
+	node_ref(path, &st, NULL, n.type == N_STORE);
+	fill_entry(&e, &st, n.gated);
+	node_info_clear(&n);
 	scope_end(s, 0);
 	fuse_reply_entry(req, &e);
+}
+
+/* Resolve the directory parent for a request that changes it: its path and
+ * node, with write and search permission checked. */
+static int changing(struct op_scope *s, fuse_ino_t parent, char **ppath, struct ep_node_info *pn)
+{
+	int r;
+
+	memset(pn, 0, sizeof(*pn));
+	if (!(*ppath = node_path(parent)))
+		return -ENOENT;
+	if ((r = tree_resolve(&s->ctx, *ppath, pn)) < 0)
+		return r;
+	/* a read-only copy says EROFS before its modes say EACCES */
+	if (pn->type == N_STORE && (r = tree_may_write(&s->ctx, pn)) < 0)
+		return r;
+	return may(s, parent, W_OK | X_OK);
 }
 
 static void do_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct op_scope s;
-	g_autofree char *ppath = node_path(parent), *path = NULL;
+	g_autofree char *ppath = NULL, *path = NULL;
 	struct ep_node_info n;
 	int r;
 
 	scope_begin(&s, req, OP_MKDIR);
-	if (!ppath)
-		return reply_fail(req, &s, NULL, "mkdir", ENOENT);
-	path = child_path(ppath, name);
-	if ((r = tree_resolve(&s.ctx, ppath, &n)) < 0)
+	if ((r = changing(&s, parent, &ppath, &n)) < 0)
 		return reply_fail(req, &s, NULL, "mkdir", r);
+	path = child_path(ppath, name);
 	r = tree_mkdir(&s.ctx, &n, name, mode);
 	node_info_clear(&n);
 	if (r < 0)
@@ -683,69 +1073,302 @@ static void do_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	reply_made(req, &s, path, "mkdir");
 }
 
-static void do_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* rmdir and unlink: the name is gone once they succeed. */
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 {
+	const char *opname = dir ? "rmdir" : "unlink";
 	struct op_scope s;
-	g_autofree char *ppath = node_path(parent), *path = NULL;
-	struct ep_node_info n;
+	g_autofree char *ppath = NULL, *path = NULL;
+	struct ep_node_info pn, n;
 	int r;
 
-	scope_begin(&s, req, OP_RMDIR);
-	if (!ppath)
-		return reply_fail(req, &s, NULL, "rmdir", ENOENT);
+	scope_begin(&s, req, dir ? OP_RMDIR : OP_UNLINK);
+	r = changing(&s, parent, &ppath, &pn);
+	node_info_clear(&pn);
+	if (r < 0)
+		return reply_fail(req, &s, NULL, opname, r);
 	path = child_path(ppath, name);
 	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
-		return reply_fail(req, &s, NULL, "rmdir", r);
-	r = tree_rmdir(&s.ctx, &n);
+		return reply_fail(req, &s, NULL, opname, r);
+	r = dir ? tree_rmdir(&s.ctx, &n) : tree_unlink(&s.ctx, &n, name);
 	node_info_clear(&n);
 	if (r < 0)
-		return reply_fail(req, &s, path, "rmdir", r);
+		return reply_fail(req, &s, path, opname, r);
+	node_gone(path);
 	scope_end(&s, 0);
 	fuse_reply_err(req, 0);
-}
-
-static void do_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	struct op_scope s;
-	g_autofree char *ppath = node_path(parent), *path = NULL;
-	struct ep_node_info n;
-	int r;
-
-	scope_begin(&s, req, OP_UNLINK);
-	if (!ppath)
-		return reply_fail(req, &s, NULL, "unlink", ENOENT);
-	path = child_path(ppath, name);
-	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
-		return reply_fail(req, &s, NULL, "unlink", r);
-	r = tree_unlink(&s.ctx, &n, name);
-	node_info_clear(&n);
-	if (r < 0)
-		return reply_fail(req, &s, path, "unlink", r);
-	scope_end(&s, 0);
-	fuse_reply_err(req, 0);
-}
-
-static void do_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
-
-/* The requests that change a directory, marked busy while they run (see notifier_main). */
-static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	busy_enter(parent);
-	do_mkdir(req, parent, name, mode);
-	busy_leave(parent);
 }
 
 static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	busy_enter(parent);
-	do_rmdir(req, parent, name);
+	remove_entry(req, parent, name, true);
 	busy_leave(parent);
 }
 
 static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	busy_enter(parent);
-	do_unlink(req, parent, name);
+	remove_entry(req, parent, name, false);
+	busy_leave(parent);
+}
+
+static void do_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct op_scope s;
+	g_autofree char *ppath = NULL, *path = NULL;
+	struct ep_node_info n;
+	int r;
+
+	scope_begin(&s, req, OP_SYMLINK);
+	if ((r = changing(&s, parent, &ppath, &n)) < 0)
+		return reply_fail(req, &s, NULL, "symlink", r);
+	path = child_path(ppath, name);
+	r = tree_symlink(&s.ctx, &n, name, link);
+	node_info_clear(&n);
+	if (r < 0)
+		return reply_fail(req, &s, ppath, "symlink", r);
+	reply_made(req, &s, path, "symlink");
+}
+
+static void do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	struct op_scope s;
+	g_autofree char *ppath = NULL, *path = NULL;
+	struct ep_node_info n;
+	int r;
+
+	(void)rdev;
+	scope_begin(&s, req, OP_MKNOD);
+	if ((r = changing(&s, parent, &ppath, &n)) < 0)
+		return reply_fail(req, &s, NULL, "mknod", r);
+	path = child_path(ppath, name);
+	r = tree_mknod(&s.ctx, &n, name, mode);
+	node_info_clear(&n);
+	if (r < 0)
+		return reply_fail(req, &s, ppath, "mknod", r);
+	reply_made(req, &s, path, "mknod");
+}
+
+static void do_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name)
+{
+	struct op_scope s;
+	g_autofree char *ppath = NULL, *path = NULL, *from = node_path(ino);
+	struct ep_node_info np, n = { 0 };
+	int r;
+
+	scope_begin(&s, req, OP_LINK);
+	if ((r = changing(&s, parent, &ppath, &np)) < 0)
+		return reply_fail(req, &s, NULL, "link", r);
+	path = child_path(ppath, name);
+	if (!from)
+		r = ep_errorf(ENOENT, "%s: the file has no name left to link to", name);
+	else if ((r = tree_resolve(&s.ctx, from, &n)) == 0)
+		r = tree_link(&s.ctx, &n, &np, name);
+	node_info_clear(&n);
+	node_info_clear(&np);
+	if (r < 0)
+		return reply_fail(req, &s, ppath, "link", r);
+	reply_made(req, &s, path, "link");
+}
+
+/* Paths at or below from, with fs.lock held: the nodes there, and their names. */
+static void nodes_under(const char *from, GPtrArray *nodes)
+{
+	GHashTableIter it;
+	struct node *n;
+	size_t len = strlen(from);
+
+	g_hash_table_iter_init(&it, fs.nodes);
+	while (g_hash_table_iter_next(&it, NULL, (gpointer *)&n)) {
+		bool under = n->path && !strncmp(n->path, from, len) && (n->path[len] == '\0' || n->path[len] == '/');
+		if (!under && n->aliases)
+			for (guint i = 0; i < n->aliases->len && !under; i++) {
+				const char *a = n->aliases->pdata[i];
+				under = !strncmp(a, from, len) && (a[len] == '\0' || a[len] == '/');
+			}
+		if (under)
+			g_ptr_array_add(nodes, n);
+	}
+}
+
+/* Move the names of nodes from prefix from to prefix to (with fs.lock held). */
+static void nodes_move(GPtrArray *nodes, const char *from, const char *to)
+{
+	size_t len = strlen(from);
+
+	for (guint i = 0; i < nodes->len; i++) {
+		struct node *n = nodes->pdata[i];
+		char **names[1 + (n->aliases ? n->aliases->len : 0)];
+		guint count = 0;
+
+		if (n->path)
+			names[count++] = &n->path;
+		for (guint j = 0; n->aliases && j < n->aliases->len; j++)
+			names[count++] = (char **)&n->aliases->pdata[j];
+		for (guint j = 0; j < count; j++) {
+			char *p = *names[j];
+			if (strncmp(p, from, len) || (p[len] != '\0' && p[len] != '/'))
+				continue;
+			*names[j] = g_strconcat(to, p + len, NULL);
+			g_hash_table_insert(fs.paths, g_strdup(*names[j]), n);
+			g_free(p);
+		}
+		n->snap_time = 0;
+	}
+}
+
+/* Drop the paths entries of nodes (with fs.lock held), before their names move. */
+static void nodes_unmap(GPtrArray *nodes)
+{
+	for (guint i = 0; i < nodes->len; i++) {
+		struct node *n = nodes->pdata[i];
+		if (n->path && g_hash_table_lookup(fs.paths, n->path) == n)
+			g_hash_table_remove(fs.paths, n->path);
+		for (guint j = 0; n->aliases && j < n->aliases->len; j++)
+			if (g_hash_table_lookup(fs.paths, n->aliases->pdata[j]) == n)
+				g_hash_table_remove(fs.paths, n->aliases->pdata[j]);
+	}
+}
+
+/* A rename happened: the objects keep their inodes under their new names. */
+static void nodes_renamed(const char *from, const char *to, bool exchange)
+{
+	g_autoptr(GPtrArray) a = g_ptr_array_new();
+	g_autoptr(GPtrArray) b = g_ptr_array_new();
+
+	g_mutex_lock(&fs.lock);
+	nodes_under(from, a);
+	if (exchange)
+		nodes_under(to, b);
+	else {
+		/* what was at the new name is gone */
+		struct node *gone = g_hash_table_lookup(fs.paths, to);
+		if (gone && !node_drop_alias(gone, to))
+			node_detach(gone);
+	}
+	nodes_unmap(a);
+	nodes_unmap(b);
+	nodes_move(a, from, to);
+	nodes_move(b, to, from);
+	g_mutex_unlock(&fs.lock);
+}
+
+static void do_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+	struct op_scope s;
+	g_autofree char *ppath = NULL, *npath = NULL;
+	g_autofree char *from = NULL, *to = NULL;
+	struct ep_node_info n = { 0 }, np = { 0 }, pn = { 0 };
+	int r;
+
+	scope_begin(&s, req, OP_RENAME);
+	r = changing(&s, parent, &ppath, &pn);
+	node_info_clear(&pn);
+	if (r == 0)
+		r = changing(&s, newparent, &npath, &np);
+	if (r < 0) {
+		node_info_clear(&np);
+		return reply_fail(req, &s, NULL, "rename", r);
+	}
+	from = child_path(ppath, name);
+	to = child_path(npath, newname);
+	if ((r = tree_resolve(&s.ctx, from, &n)) == 0)
+		r = tree_rename(&s.ctx, &n, &np, newname, flags);
+	node_info_clear(&n);
+	node_info_clear(&np);
+	if (r < 0)
+		return reply_fail(req, &s, ppath, "rename", r);
+	nodes_renamed(from, to, flags & RENAME_EXCHANGE);
+	scope_end(&s, 0);
+	fuse_reply_err(req, 0);
+}
+
+static void handle_free(struct handle *h);
+
+/* A new handle for the open file at path. */
+static struct handle *handle_new(const char *path, fuse_ino_t ino, int flags)
+{
+	struct handle *h = g_new0(struct handle, 1);
+
+	g_mutex_init(&h->lock);
+	h->path = g_strdup(path);
+	h->ino = ino;
+	h->writable = (flags & O_ACCMODE) != O_RDONLY;
+	return h;
+}
+
+static void do_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi)
+{
+	struct op_scope s;
+	g_autofree char *ppath = NULL, *path = NULL;
+	g_autoptr(GString) content = g_string_new(NULL);
+	struct ep_node_info n = { 0 }, pn = { 0 };
+	struct filestore_file *sf = NULL;
+	struct fuse_entry_param e;
+	struct handle *h;
+	struct stat st;
+	uint64_t snip_id = 0;
+	bool snippet = false;
+	int r;
+
+	scope_begin(&s, req, OP_CREATE);
+	if ((r = changing(&s, parent, &ppath, &pn)) < 0) {
+		/* nothing to create in */
+	} else if (path = child_path(ppath, name), pn.type == N_SNIP) {
+		snippet = true;
+		r = tree_snip_create(&s.ctx, &pn, name, &snip_id);
+	} else if (pn.type != N_STORE) {
+		r = ep_errorf(EINVAL, "%s: not an attribute here: attributes are fixed, mkdir creates resources", name);
+	} else if ((r = tree_resolve(&s.ctx, path, &n)) == 0) {
+		r = tree_store_open(&s.ctx, &n, fi->flags | O_CREAT, mode, &sf);
+	}
+	node_info_clear(&pn);
+	if (r < 0) {
+		node_info_clear(&n);
+		return reply_fail(req, &s, ppath, "create", r);
+	}
+	if (!snippet)
+		r = stat_node(&s.ctx, path, &n, &st, content);
+	else
+		r = stat_path(&s.ctx, path, &st, content);
+	node_info_clear(&n);
+	if (r < 0) {
+		filestore_file_close(sf);
+		return reply_fail(req, &s, NULL, "create", r);
+	}
+	node_ref(path, &st, NULL, !snippet);
+	h = handle_new(path, st.st_ino, fi->flags);
+	h->sf = sf;
+	if (snippet) {
+		h->snippet = true;
+		h->snip_id = snip_id;
+		h->buf = g_string_new(NULL);
+		h->wbuf = g_string_new(NULL);
+	}
+	fi->fh = fh_add(h, (GDestroyNotify)handle_free);
+	if (sf)
+		node_open_add(st.st_ino, fi->fh);
+	fill_entry(&e, &st, false);
+	scope_end(&s, 0);
+	fuse_reply_create(req, &e, fi);
+}
+
+/* The requests the kernel may send while it holds the directory's lock,
+ * marked busy while they run (see notifier_main). */
+static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	busy_enter(parent);
+	do_lookup(req, parent, name);
+	busy_leave(parent);
+}
+
+static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	busy_enter(parent);
+	do_mkdir(req, parent, name, mode);
 	busy_leave(parent);
 }
 
@@ -756,173 +1379,36 @@ static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 	busy_leave(parent);
 }
 
-static void fs_refuse(fuse_req_t req, fuse_ino_t parent, const char *name, enum stats_op op,
-                      const char *opname, int err, const char *why)
-{
-	struct op_scope s;
-	g_autofree char *ppath = node_path(parent);
-	g_autofree char *path = ppath ? child_path(ppath, name) : NULL;
-
-	scope_begin(&s, req, op);
-	reply_fail(req, &s, ppath, opname, ep_errorf(err, "%s: %s", name, why));
-	(void)path;
-}
-
-static void do_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
-{
-	struct op_scope s;
-	g_autofree char *ppath = node_path(parent), *path = NULL;
-	struct ep_node_info n;
-	int r;
-
-	scope_begin(&s, req, OP_SYMLINK);
-	if (!ppath)
-		return reply_fail(req, &s, NULL, "symlink", ENOENT);
-	path = child_path(ppath, name);
-	if ((r = tree_resolve(&s.ctx, ppath, &n)) < 0)
-		return reply_fail(req, &s, NULL, "symlink", r);
-	r = tree_symlink(&s.ctx, &n, name, link);
-	node_info_clear(&n);
-	if (r < 0)
-		return reply_fail(req, &s, ppath, "symlink", r);
-	reply_made(req, &s, path, "symlink");
-}
-
 static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	(void)mode;
-	(void)rdev;
-	fs_refuse(req, parent, name, OP_MKNOD, "mknod", EPERM, "files are attributes and cannot be created");
+	busy_enter(parent);
+	do_mknod(req, parent, name, mode, rdev);
+	busy_leave(parent);
 }
 
 static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name)
 {
-	(void)ino;
-	fs_refuse(req, parent, name, OP_LINK, "link", EPERM, "hard links are not supported");
-}
-
-/* A renamed file keeps its inode: the kernel's and ours follow it to the new path. */
-static void nodes_renamed(const char *from, const char *to)
-{
-	GHashTableIter it;
-	struct node *n;
-	size_t len = strlen(from);
-
-	g_mutex_lock(&fs.lock);
-	g_hash_table_iter_init(&it, fs.nodes);
-	while (g_hash_table_iter_next(&it, NULL, (gpointer *)&n)) {
-		if (!strncmp(n->path, from, len) && (n->path[len] == '\0' || n->path[len] == '/')) {
-			char *p = g_strconcat(to, n->path + len, NULL);
-			g_free(n->path);
-			n->path = p;
-			n->snap_time = 0;
-		}
-	}
-	g_mutex_unlock(&fs.lock);
+	busy_enter(parent);
+	do_link(req, ino, parent, name);
+	busy_leave(parent);
 }
 
 static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                       const char *newname, unsigned int flags)
 {
-	struct op_scope s;
-	g_autofree char *ppath = node_path(parent), *npath = node_path(newparent);
-	g_autofree char *from = NULL, *to = NULL;
-	struct ep_node_info n = { 0 }, np = { 0 };
-	int r;
-
-	scope_begin(&s, req, OP_RENAME);
-	if (!ppath || !npath)
-		return reply_fail(req, &s, NULL, "rename", ENOENT);
-	from = child_path(ppath, name);
-	to = child_path(npath, newname);
 	busy_enter(parent);
 	busy_enter(newparent);
-	if ((r = tree_resolve(&s.ctx, from, &n)) == 0 && (r = tree_resolve(&s.ctx, npath, &np)) == 0)
-		r = tree_rename(&s.ctx, &n, &np, newname, flags);
-	node_info_clear(&n);
-	node_info_clear(&np);
-	if (r == 0) {
-		/* a replaced file is gone: its node must not be found under the new path */
-		fuse_ino_t old = fs_ino(to);
-		g_mutex_lock(&fs.lock);
-		struct node *gone = g_hash_table_lookup(fs.nodes, &old);
-		if (gone && !strcmp(gone->path, to)) {
-			g_free(gone->path);
-			gone->path = g_strconcat(to, "\n(replaced)", NULL);
-		}
-		g_mutex_unlock(&fs.lock);
-		nodes_renamed(from, to);
-	}
+	do_rename(req, parent, name, newparent, newname, flags);
 	busy_leave(parent);
 	busy_leave(newparent);
-	if (r < 0)
-		return reply_fail(req, &s, ppath, "rename", r);
-	scope_end(&s, 0);
-	fuse_reply_err(req, 0);
 }
-
-static void handle_free(struct handle *h);
 
 static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                       struct fuse_file_info *fi)
 {
-	struct op_scope s;
-	g_autofree char *ppath = node_path(parent), *path = NULL;
-	g_autoptr(GString) content = g_string_new(NULL);
-	struct ep_node_info n = { 0 };
-	struct filestore_file *sf = NULL;
-	struct fuse_entry_param e;
-	struct handle *h;
-	struct stat st;
-	int r;
-
-	scope_begin(&s, req, OP_CREATE);
-	if (!ppath)
-		return reply_fail(req, &s, NULL, "create", ENOENT);
-	path = child_path(ppath, name);
 	busy_enter(parent);
-	uint64_t snip_id = 0;
-	bool snippet = false;
-	struct ep_node_info pn = { 0 };
-
-	if ((r = tree_resolve(&s.ctx, ppath, &pn)) < 0) {
-		/* nothing to create in */
-	} else if (pn.type == N_SNIP) {
-		snippet = true;
-		r = tree_snip_create(&s.ctx, &pn, name, &snip_id);
-	} else if (pn.type != N_STORE) {
-		r = ep_errorf(EINVAL, "%s: not an attribute here: attributes are fixed, mkdir creates resources", name);
-	} else if ((r = tree_resolve(&s.ctx, path, &n)) == 0) {
-		if (n.type == N_STORE)
-			r = tree_store_open(&s.ctx, &n, fi->flags | O_CREAT, mode, &sf);
-		else
-			r = ep_errorf(EINVAL, "%s: not an attribute here: attributes are fixed, mkdir creates resources",
-			              name);
-	}
-	node_info_clear(&n);
-	node_info_clear(&pn);
+	do_create(req, parent, name, mode, fi);
 	busy_leave(parent);
-	if (r < 0)
-		return reply_fail(req, &s, ppath, "create", r);
-	if ((r = stat_path(&s.ctx, path, &st, content)) < 0 || (r = node_ref(path, st.st_ino, NULL)) < 0) {
-		filestore_file_close(sf);
-		return reply_fail(req, &s, NULL, "create", r);
-	}
-	h = g_new0(struct handle, 1);
-	g_mutex_init(&h->lock);
-	h->path = g_strdup(path);
-	h->sf = sf;
-	h->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
-	if (snippet) {
-		h->snippet = true;
-		h->snip_id = snip_id;
-		h->buf = g_string_new(NULL);
-		h->wbuf = g_string_new(NULL);
-	}
-	fi->fh = fh_add(h, (GDestroyNotify)handle_free);
-	fill_entry(&e, st.st_ino, &st);
-	scope_end(&s, 0);
-	fuse_reply_create(req, &e, fi);
 }
 
 static void handle_free(struct handle *h)
@@ -954,17 +1440,17 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return reply_fail(req, &s, NULL, "open", ENOENT);
 	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
 		return reply_fail(req, &s, path, "open", r);
-	h = g_new0(struct handle, 1);
-	g_mutex_init(&h->lock);
-	h->path = g_strdup(path);
-	h->writable = acc != O_RDONLY;
+	h = handle_new(path, ino, fi->flags);
 	if (n.type == N_STORE) {
 		/* a real file: reads and writes go straight to the store */
-		if ((r = tree_store_open(&s.ctx, &n, fi->flags, 0, &h->sf)) < 0)
+		int mask = (acc != O_WRONLY ? R_OK : 0) | (acc != O_RDONLY || (fi->flags & O_TRUNC) ? W_OK : 0);
+		if (((mask & W_OK) && (r = tree_may_write(&s.ctx, &n)) < 0) || (r = may(&s, ino, mask)) < 0 ||
+		    (r = tree_store_open(&s.ctx, &n, fi->flags, 0, &h->sf)) < 0)
 			goto fail;
 		fi->keep_cache = 0;
 		node_info_clear(&n);
 		fi->fh = fh_add(h, (GDestroyNotify)handle_free);
+		node_open_add(ino, fi->fh);
 		scope_end(&s, 0);
 		fuse_reply_open(req, fi);
 		return;
@@ -1204,6 +1690,8 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		}
 		g_mutex_unlock(&h->lock);
 	}
+	if (h && h->sf)
+		node_open_remove(h->ino, fi->fh);
 	fh_remove(fi->fh);
 	scope_end(&s, 0);
 	fuse_reply_err(req, 0);
@@ -1236,6 +1724,7 @@ static void dir_handle_free(struct dir_handle *d)
 struct list_ctx {
 	struct dir_handle *d;
 	const char *path;
+	bool snip;              /* a snippet directory: entries are numbered by id */
 };
 
 static void collect_entry(void *data, const char *name, const struct stat *st, GString *content)
@@ -1244,7 +1733,12 @@ static void collect_entry(void *data, const char *name, const struct stat *st, G
 	struct dir_entry e = { g_strdup(name), *st };
 	g_autofree char *path = child_path(lc->path, name);
 
-	e.st.st_ino = fs_ino(path);
+	if (lc->d->store)
+		e.st.st_ino = store_ino(path, st);
+	else if (lc->snip && st->st_ino)
+		e.st.st_ino = INO_SNIP | st->st_ino;
+	else
+		e.st.st_ino = fs_ino(path);
 	/* the bytes are rendered already: keep them for the open that follows */
 	if (content)
 		node_set_snap(e.st.st_ino, content);
@@ -1265,9 +1759,13 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	scope_begin(&s, req, OP_OPENDIR);
 	if (!path)
 		return reply_fail(req, &s, NULL, "opendir", ENOENT);
+	if ((r = may(&s, ino, R_OK)) < 0)
+		return reply_fail(req, &s, path, "opendir", r);
 	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
 		return reply_fail(req, &s, path, "opendir", r);
 	d = g_new0(struct dir_handle, 1);
+	d->store = n.type == N_STORE;
+	d->gated = tree_children_gated(&n);
 	d->entries = g_array_new(FALSE, FALSE, sizeof(struct dir_entry));
 	dot.name = g_strdup(".");
 	dot.st.st_ino = ino;
@@ -1282,11 +1780,12 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			parent[0] = '\0';
 	}
 	dotdot.name = g_strdup("..");
-	dotdot.st.st_ino = fs_ino(parent);
+	dotdot.st.st_ino = path_ino(parent) ? path_ino(parent) : fs_ino(parent);
 	dotdot.st.st_mode = S_IFDIR;
 	g_array_append_val(d->entries, dotdot);
 	lc.d = d;
 	lc.path = path;
+	lc.snip = n.type == N_SNIP;
 	r = tree_list(&s.ctx, &n, collect_entry, &lc);
 	node_info_clear(&n);
 	if (r < 0) {
@@ -1322,7 +1821,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			struct fuse_entry_param ep;
 			bool dots = !strcmp(e->name, ".") || !strcmp(e->name, "..");
 
-			fill_entry(&ep, e->st.st_ino, &e->st);
+			fill_entry(&ep, &e->st, d->gated);
 			if (dots) {
 				/* the kernel takes no reference on . and .. */
 				memset(&ep, 0, sizeof(ep));
@@ -1334,10 +1833,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				break;
 			if (!dots && path) {
 				g_autofree char *cp = child_path(path, e->name);
-				if (node_ref(cp, e->st.st_ino, NULL) < 0) {
-					/* a colliding entry is left out rather than confusing the kernel */
-					continue;
-				}
+				node_ref(cp, &e->st, NULL, d->store);
 			}
 		} else {
 			need = fuse_add_direntry(req, buf + used, size - used, e->name, &e->st, i + 1);
@@ -1352,13 +1848,17 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
+	busy_enter(ino);
 	do_readdir(req, ino, size, off, fi, false);
+	busy_leave(ino);
 }
 
 static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                            struct fuse_file_info *fi)
 {
+	busy_enter(ino);
 	do_readdir(req, ino, size, off, fi, true);
+	busy_leave(ino);
 }
 
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1370,12 +1870,10 @@ static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct statvfs sv = { 0 };
+	struct statvfs sv;
 
 	(void)ino;
-	sv.f_bsize = 4096;
-	sv.f_frsize = 512;
-	sv.f_namemax = 255;
+	tree_statfs(&sv);
 	fuse_reply_statfs(req, &sv);
 }
 
@@ -1383,7 +1881,9 @@ static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct op_scope s;
 	g_autofree char *path = node_path(ino);
+	g_autoptr(GString) content = g_string_new(NULL);
 	struct ep_node_info n;
+	struct stat st;
 	int r;
 
 	scope_begin(&s, req, OP_ACCESS);
@@ -1391,30 +1891,51 @@ static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		return reply_fail(req, &s, NULL, "access", ENOENT);
 	if ((r = tree_resolve(&s.ctx, path, &n)) < 0)
 		return reply_fail(req, &s, NULL, "access", r);
-	{
-		g_autoptr(GString) content = g_string_new(NULL);
-		struct stat st;
-		bool dir;
+	if ((r = tree_stat(&s.ctx, &n, &st, content)) == 0) {
+		bool dir = S_ISDIR(st.st_mode);
 
-		if ((r = tree_stat(&s.ctx, &n, &st, content)) == 0) {
-			dir = S_ISDIR(st.st_mode);
-			if (mask & W_OK) {
-				/* the file store and snippets follow their owner; the rest is admins' */
-				if (n.type == N_STORE || n.type == N_SNIP)
-					r = (n.type == N_SNIP && dir) ? (kind_may_write(&s.ctx, n.kind, n.obj) ? 0 : -EACCES)
-					                              : tree_may_write(&s.ctx, &n);
-				else if (dir)
-					r = s.ctx.admin ? 0 : -EACCES;
-				else
-					r = tree_may_write(&s.ctx, &n);
-			}
-			if (r == 0 && (mask & X_OK) && !dir && !(st.st_mode & 0111))
-				r = -EACCES;
+		if (n.type == N_STORE) {
+			/* the modes, as the kernel checks them; writing also needs the platform's leave */
+			r = tree_store_permits(&s.ctx, &st, mask);
+			if (r == 0 && (mask & W_OK))
+				r = tree_may_write(&s.ctx, &n);
+		} else if (mask & W_OK) {
+			if (n.type == N_SNIP && dir)
+				r = kind_may_write(&s.ctx, n.kind, n.obj) ? 0 : -EACCES;
+			else if (n.type == N_COLLECTION && dir)
+				/* one's own projects/ and datasets/: mkdir works there */
+				r = s.ctx.admin || (st.st_uid == s.ctx.uid && s.ctx.uid != 0 && !n.kind->read_only) ? 0 : -EACCES;
+			else if (dir)
+				r = s.ctx.admin ? 0 : -EACCES;
+			else
+				r = tree_may_write(&s.ctx, &n);
 		}
+		if (r == 0 && n.type != N_STORE && (mask & X_OK) && !dir && !(st.st_mode & 0111))
+			r = -EACCES;
 	}
 	node_info_clear(&n);
+	ep_error_clear();
 	scope_end(&s, r);
 	fuse_reply_err(req, -r);
+}
+
+static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                         struct fuse_file_info *fi)
+{
+	struct op_scope s;
+	FH_AUTO struct fh_entry *e = fh_get(fi->fh);
+	struct handle *h = e ? e->obj : NULL;
+	int r;
+
+	(void)ino;
+	scope_begin(&s, req, OP_WRITE);
+	if (!h || !h->sf)
+		return reply_fail(req, &s, h ? h->path : NULL, "fallocate",
+		                  ep_errorf(EOPNOTSUPP, "only files of the file store have blocks to allocate"));
+	if ((r = filestore_fallocate(h->sf, mode, offset, length)) < 0)
+		return reply_fail(req, &s, h->path, "fallocate", r);
+	scope_end(&s, 0);
+	fuse_reply_err(req, 0);
 }
 
 /* poll(2): an events file is readable once something happened since it was read. */
@@ -1469,6 +1990,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.access = fs_access,
 	.create = fs_create,
 	.poll = fs_poll,
+	.fallocate = fs_fallocate,
 };
 
 static guint ino_hash(gconstpointer p)
@@ -1488,6 +2010,7 @@ void fs_init(const struct fs_options *opts)
 	fs.opt = *opts;
 	fs.nodes = g_hash_table_new_full(ino_hash, ino_equal, NULL, node_free);
 	fs.handles = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+	fs.paths = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	fs.busy = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 }
 
@@ -1515,6 +2038,7 @@ void fs_shutdown(void)
 		fs.invals = NULL;
 	}
 	g_clear_pointer(&fs.nodes, g_hash_table_destroy);
+	g_clear_pointer(&fs.paths, g_hash_table_destroy);
 	g_clear_pointer(&fs.busy, g_hash_table_destroy);
 	if (fs.handles) {
 		GHashTableIter it;

@@ -293,6 +293,18 @@ bool kind_may_write(struct ep_ctx *ctx, const struct ep_kind *k, struct ep_obj *
 	return ctx->admin;
 }
 
+bool ctx_in_group(struct ep_ctx *ctx, gid_t gid)
+{
+	if (gid == ctx->gid)
+		return true;
+	if (ctx->ngroups < 0)
+		ctx->ngroups = ctx->read_groups ? ctx->read_groups(ctx, ctx->groups, G_N_ELEMENTS(ctx->groups)) : 0;
+	for (int i = 0; i < ctx->ngroups && i < (int)G_N_ELEMENTS(ctx->groups); i++)
+		if (ctx->groups[i] == gid)
+			return true;
+	return false;
+}
+
 bool kind_visible(struct ep_ctx *ctx, const struct ep_kind *k, struct ep_obj *o)
 {
 	if (ctx->admin)

@@ -26,7 +26,15 @@ struct ep_ctx {
 	bool teacher;           /* a user of role teacher */
 	char user[64];          /* the platform user the uid maps to ("" if none) */
 	struct db_conn *db;     /* set while a write transaction is open */
+	/* the caller's supplementary groups, read on first use (ctx_in_group) */
+	int ngroups;            /* -1 until read */
+	gid_t groups[64];
+	int (*read_groups)(struct ep_ctx *ctx, gid_t *out, int max);
+	void *source;           /* what read_groups reads them from (the FUSE request) */
 };
+
+/* Is gid ctx's group, or one of its supplementary groups? */
+bool ctx_in_group(struct ep_ctx *ctx, gid_t gid);
 
 /* Who is asking: maps ctx->uid to a platform user and its role (users.c). */
 void ctx_identify(struct ep_ctx *ctx);

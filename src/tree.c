@@ -5,6 +5,7 @@
 #include "filestore.h"
 #include "fs.h"
 #include "snippets.h"
+#include "tree_store.h"
 #include "value.h"
 
 #include <errno.h>
@@ -85,8 +86,11 @@ int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out)
 	for (guint i = 0; parts[i]; i++) {
 		const char *name = parts[i];
 
+		out->gated = false;
 		switch (out->type) {
 		case N_ROOT:
+			/* who may see a top-level directory depends on the role */
+			out->gated = true;
 			if (!strcmp(name, ".epfs")) {
 				if (!ctx->admin)
 					goto enoent;
@@ -107,6 +111,7 @@ int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out)
 			g_autofree char *full = g_strconcat(out->key, "/", name, NULL);
 
 			out->kind = kind_by_name(NULL, full);
+			out->gated = true;
 			if (!out->kind || !kind_visible(ctx, out->kind, NULL))
 				goto enoent;
 			g_clear_pointer(&out->key, g_free);
@@ -133,6 +138,7 @@ int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out)
 			key = out->key ? g_strconcat(out->key, "/", name, NULL) : g_strdup(name);
 			if ((r = kind_load(out->kind, key, &out->obj)) < 0)
 				goto fail;
+			out->gated = out->kind->visible != NULL;
 			if (!kind_visible(ctx, out->kind, out->obj))
 				goto enoent;
 			g_free(out->key);
@@ -183,6 +189,7 @@ int tree_resolve(struct ep_ctx *ctx, const char *path, struct ep_node_info *out)
 				g_clear_pointer(&out->obj, obj_unref);
 				out->obj = one;
 				out->kind = sub;
+				out->gated = sub->visible != NULL;
 				if (!kind_visible(ctx, sub, one))
 					goto enoent;
 				out->type = N_OBJECT;
@@ -254,6 +261,24 @@ fail:
 	return r;
 }
 
+bool tree_children_gated(struct ep_node_info *dir)
+{
+	switch (dir->type) {
+	case N_ROOT:
+	case N_GROUP:
+		return true;
+	case N_COLLECTION:
+		return dir->kind->visible != NULL;
+	case N_OBJECT:
+		for (guint i = 0; ep_kinds[i]; i++)
+			if (ep_kinds[i]->parent == dir->kind && ep_kinds[i]->singleton && ep_kinds[i]->visible)
+				return true;
+		return false;
+	default:
+		return false;
+	}
+}
+
 static void stat_dir(struct stat *st, int64_t mtime_us)
 {
 	st->st_mode = S_IFDIR | 0755;
@@ -279,26 +304,6 @@ static void stat_file(struct stat *st, mode_t mode, size_t size, int64_t mtime_u
 	st->st_blocks = (size + 511) / 512;
 }
 
-/* A store file as shown: owned by the record's owner, read-only where the store is. */
-static void store_stat_fix(struct ep_node_info *n, struct stat *st)
-{
-	struct passwd pw, *found = NULL;
-	char buf[1024];
-
-	st->st_uid = n->owner;
-	st->st_gid = tree_admin_gid;
-	/* the owner's own group, as their home directory would show */
-	if (n->owner && getpwuid_r(n->owner, &pw, buf, sizeof(buf), &found) == 0 && found)
-		st->st_gid = pw.pw_gid;
-	if (n->kind->read_only)
-		/* as on a read-only mount: the copied modes, readable by all */
-		st->st_mode |= S_ISDIR(st->st_mode) ? 0555 : 0444;
-	else if (n->store->read_only)
-		st->st_mode &= ~(mode_t)0222;
-	st->st_nlink = S_ISDIR(st->st_mode) ? 2 : 1;
-}
-
-/* Newest change among a collection's records (its mtime). */
 static int collection_mtime(struct ep_node_info *n, int64_t *mtime)
 {
 	g_autoptr(GPtrArray) objs = g_ptr_array_new_with_free_func((GDestroyNotify)obj_unref);
@@ -342,6 +347,26 @@ int tree_render(struct ep_ctx *ctx, struct ep_node_info *n, GString *out)
 	}
 }
 
+/* The sub-directories every record of k has (its st_nlink is 2 more). */
+static nlink_t object_subdirs(const struct ep_kind *k)
+{
+	nlink_t n = k->has_snippets ? 1 : 0;
+
+	if (k->store_dirs)
+		for (const struct ep_store_dir *sd = k->store_dirs; sd->name; sd++)
+			n++;
+	if (k->gen_dirs)
+		for (const struct ep_gen_dir *g = k->gen_dirs; g->name; g++)
+			n++;
+	if (k->relations)
+		for (const struct ep_relation *rel = k->relations; rel->name; rel++)
+			n++;
+	for (guint i = 0; ep_kinds[i]; i++)
+		if (ep_kinds[i]->parent == k)
+			n++;
+	return n;
+}
+
 int tree_stat(struct ep_ctx *ctx, struct ep_node_info *n, struct stat *st, GString *content)
 {
 	int64_t mtime = 0;
@@ -361,6 +386,8 @@ int tree_stat(struct ep_ctx *ctx, struct ep_node_info *n, struct stat *st, GStri
 		if ((r = collection_mtime(n, &mtime)) < 0)
 			return r;
 		stat_dir(st, mtime);
+		/* as btrfs: 1 says "not counted" (find then looks at every entry) */
+		st->st_nlink = 1;
 		if (n->kind->read_only)
 			st->st_mode = S_IFDIR | 0555;
 		/* users/<u>/projects/ is the user's, as what she makes in it */
@@ -376,6 +403,8 @@ int tree_stat(struct ep_ctx *ctx, struct ep_node_info *n, struct stat *st, GStri
 		st->st_uid = kind_owner(n->kind, n->obj);
 		if (n->kind->read_only)
 			st->st_mode = S_IFDIR | 0555;
+		if (n->type == N_OBJECT)
+			st->st_nlink = 2 + object_subdirs(n->kind);
 		return 0;
 	case N_RELLINK:
 		g_string_truncate(content, 0);
@@ -427,6 +456,7 @@ int tree_stat(struct ep_ctx *ctx, struct ep_node_info *n, struct stat *st, GStri
 			stat_file(st, 0644, content->len, n->snip->mtime_us);
 		}
 		st->st_uid = kind_owner(n->kind, n->obj);
+		st->st_ino = n->snip->id;   /* its identity (fs.c numbers the inode from it) */
 		return 0;
 	case N_GENFILE:
 		g_string_truncate(content, 0);
@@ -639,18 +669,6 @@ int tree_list(struct ep_ctx *ctx, struct ep_node_info *dir, tree_entry_cb cb, vo
 	}
 }
 
-/* May ctx change files of this store directory?  0 or -errno. */
-static int store_may_write(struct ep_ctx *ctx, struct ep_node_info *n)
-{
-	if (n->kind->read_only)
-		return ep_errorf(EROFS, "%s/ is read-only: cp -a makes a private copy", n->kind->name);
-	if (n->store->read_only)
-		return ep_errorf(EROFS, "%s/ is read-only: it holds copies", n->store->name);
-	if (!ctx->admin && ctx->uid != n->owner)
-		return ep_errorf(EACCES, "only the owner changes these files");
-	return 0;
-}
-
 static int snip_may_write(struct ep_ctx *ctx, struct ep_node_info *n)
 {
 	if (!kind_may_write(ctx, n->kind, n->obj))
@@ -698,17 +716,6 @@ bool tree_write_incomplete(struct ep_node_info *n, const char *buf, size_t len)
 	return n->type == N_ATTR && attr_incomplete(n->attr, buf, len);
 }
 
-/* path/name in the store, for a new entry of directory n. */
-static char *store_child(struct ep_node_info *n, const char *name, int *r)
-{
-	*r = 0;
-	if (g_str_has_prefix(name, FILESTORE_TEMP_PREFIX)) {
-		*r = ep_errorf(EINVAL, "names starting with %s are the store's own", FILESTORE_TEMP_PREFIX);
-		return NULL;
-	}
-	return g_strconcat(n->store_path, "/", name, NULL);
-}
-
 int tree_mkdir(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name, mode_t mode)
 {
 	int r;
@@ -718,7 +725,9 @@ int tree_mkdir(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name
 		g_autofree char *p = store_child(parent, name, &r);
 		if (!p || (r = store_may_write(ctx, parent)) < 0)
 			return r;
-		return filestore_mkdir(epfs_files, p, mode & 07777);
+		if ((r = filestore_mkdir(epfs_files, p, mode & 07777)) == 0)
+			store_made(ctx, p, mode, false);
+		return r;
 	}
 	case N_SNIP: {
 		uint64_t id;
@@ -757,7 +766,9 @@ int tree_symlink(struct ep_ctx *ctx, struct ep_node_info *parent, const char *na
 		g_autofree char *p = store_child(parent, name, &r);
 		if (!p || (r = store_may_write(ctx, parent)) < 0)
 			return r;
-		return filestore_symlink(epfs_files, target, p);
+		if ((r = filestore_symlink(epfs_files, target, p)) == 0)
+			store_made(ctx, p, 0777, true);
+		return r;
 	}
 	case N_GENDIR:
 		if (!parent->gen->link)
@@ -933,53 +944,6 @@ int tree_rename(struct ep_ctx *ctx, struct ep_node_info *n, struct ep_node_info 
 	if (!(to = store_child(newparent, newname, &r)) || (r = store_may_write(ctx, n)) < 0)
 		return r;
 	return filestore_rename(epfs_files, n->store_path, to, flags);
-}
-
-int tree_store_open(struct ep_ctx *ctx, struct ep_node_info *n, int flags, mode_t mode,
-                    struct filestore_file **out)
-{
-	int acc = flags & O_ACCMODE;
-	struct stat st;
-	int r;
-
-	if (n->type != N_STORE)
-		return -EINVAL;
-	if ((acc != O_RDONLY || (flags & (O_CREAT | O_TRUNC))) && (r = store_may_write(ctx, n)) < 0)
-		return r;
-	/* the owner's permission bits hold for the owner, as on a disk */
-	if (!(flags & O_CREAT) && ctx->uid != 0 && !n->kind->read_only && filestore_lstat(epfs_files, n->store_path, &st) == 0) {
-		if ((acc != O_WRONLY && !(st.st_mode & S_IRUSR)) || (acc != O_RDONLY && !(st.st_mode & S_IWUSR)))
-			return ep_errorf(EACCES, "permission denied by the file's mode %o", st.st_mode & 07777);
-	}
-	return filestore_file_open(epfs_files, n->store_path, flags & FILESTORE_OPEN_FLAGS, mode & 07777, out);
-}
-
-int tree_store_setattr(struct ep_ctx *ctx, struct ep_node_info *n, const struct stat *attr, int to_set,
-                       struct filestore_file *f)
-{
-	int r;
-
-	if (n->type != N_STORE)
-		return -EINVAL;
-	if ((r = store_may_write(ctx, n)) < 0)
-		return r;
-	if (to_set & FUSE_SET_ATTR_MODE && (r = filestore_chmod(epfs_files, n->store_path, attr->st_mode & 07777)) < 0)
-		return r;
-	if (to_set & FUSE_SET_ATTR_SIZE) {
-		r = f ? filestore_ftruncate(f, attr->st_size) : filestore_truncate(epfs_files, n->store_path, attr->st_size);
-		if (r < 0)
-			return r;
-	}
-	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
-		struct timespec times[2] = { { 0, UTIME_OMIT }, { 0, UTIME_OMIT } };
-		if (to_set & FUSE_SET_ATTR_ATIME)
-			times[0] = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? (struct timespec){ 0, UTIME_NOW } : attr->st_atim;
-		if (to_set & FUSE_SET_ATTR_MTIME)
-			times[1] = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? (struct timespec){ 0, UTIME_NOW } : attr->st_mtim;
-		if ((r = filestore_utimens(epfs_files, n->store_path, times)) < 0)
-			return r;
-	}
-	return 0;
 }
 
 int tree_snip_create(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name, uint64_t *id)

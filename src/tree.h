@@ -54,6 +54,7 @@ struct ep_node_info {
 	const struct ep_gen_dir *gen;   /* N_GENDIR, N_GENFILE */
 	char *gen_name;         /* N_GENFILE */
 	struct snip *snip;      /* N_SNIP: the node (id 0: snippets/ itself) */
+	bool gated;             /* whether one may see this entry depends on who asks */
 };
 
 void node_info_clear(struct ep_node_info *n);
@@ -91,9 +92,25 @@ int tree_snip_setattr(struct ep_ctx *ctx, struct ep_node_info *n, const struct s
 struct filestore_file;
 int tree_store_open(struct ep_ctx *ctx, struct ep_node_info *n, int flags, mode_t mode,
                     struct filestore_file **out);
-/* chmod, truncate, utimens of a file of the file store (f: its open file, or NULL). */
+/* chmod, chown, truncate, utimens of a file of the file store (f: its open
+ * file, or NULL; cur: its attributes as shown).  Setting the current values
+ * succeeds for whoever may see the file. */
 int tree_store_setattr(struct ep_ctx *ctx, struct ep_node_info *n, const struct stat *attr, int to_set,
-                       struct filestore_file *f);
+                       struct filestore_file *f, const struct stat *cur);
+/* May ctx do mask (R_OK, W_OK, X_OK) on a store object shown as st?  As the
+ * kernel's permission check: owner, group or other bits; root and admins pass. */
+int tree_store_permits(struct ep_ctx *ctx, const struct stat *st, int mask);
+/* True if a store object's st_ino is its identity (hard links share it). */
+bool tree_store_inodes(void);
+/* mknod(2) in a store directory: regular files, fifos and sockets. */
+int tree_mknod(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name, mode_t mode);
+/* link(2) of the store file n as newparent/newname. */
+int tree_link(struct ep_ctx *ctx, struct ep_node_info *n, struct ep_node_info *newparent, const char *newname);
+/* statfs(2): the file store's capacity (the record tree has no size of its own). */
+#include <sys/statvfs.h>
+int tree_statfs(struct statvfs *out);
+/* Whether the entries of dir are each gated (see ep_node_info.gated). */
+bool tree_children_gated(struct ep_node_info *dir);
 /* ln -s target parent/name. */
 int tree_symlink(struct ep_ctx *ctx, struct ep_node_info *parent, const char *name, const char *target);
 /* rm of the node n, whose name is name. */

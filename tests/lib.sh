@@ -181,6 +181,30 @@ epfs_teardown() {
 	[ -n "${KEEP_TMP:-}" ] || rm -rf "$T"
 }
 
+# epfs_setup_filestore: epfs_setup on the file store $EPFS_FILESTORE (local,
+# or sftp against a real sshd of its own)
+epfs_setup_filestore() {
+	if [ "${EPFS_FILESTORE:-local}" != sftp ]; then
+		epfs_setup
+		return
+	fi
+	. "$EPFS_SRCDIR/scripts/sshd-test.sh"
+	mkdir -p "$T/sshd" "$T/files"
+	sshd_test_start "$T/sshd" >/dev/null 2>&1 || { echo "Bail out! cannot start sshd"; exit 1; }
+	EPFS_FILESTORE_CONF="host=$SSHD_TEST_HOST
+port=$SSHD_TEST_PORT
+user=$SSHD_TEST_USER
+key=$SSHD_TEST_KEY
+known_hosts=$SSHD_TEST_KNOWN_HOSTS
+root=$T/files
+owners=${EPFS_SFTP_OWNERS:-true}"
+	trap 'epfs_teardown_sftp' EXIT
+	epfs_teardown_sftp() { epfs_umount; sshd_test_stop "$T/sshd" >/dev/null 2>&1; db_stop; rm -rf "$T"; }
+	db_start || { echo "Bail out! cannot start MariaDB"; exit 1; }
+	mkdir -p "$STORAGE" "$T/console"; chmod 755 "$T"
+	write_config; epfs_mount || { echo "Bail out! cannot mount"; exit 1; }
+}
+
 epfs_setup() {
 	trap epfs_teardown EXIT
 	db_start || { echo "Bail out! cannot start MariaDB"; exit 1; }

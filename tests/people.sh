@@ -2,24 +2,7 @@
 # Sourced by people-local.t and people-sftp.t, which choose the file store.
 . "$(dirname "$0")/lib.sh"
 
-if [ "${EPFS_FILESTORE:-local}" = sftp ]; then
-	. "$EPFS_SRCDIR/scripts/sshd-test.sh"
-	mkdir -p "$T/sshd" "$T/files"
-	sshd_test_start "$T/sshd" >/dev/null 2>&1 || { echo "Bail out! cannot start sshd"; exit 1; }
-	EPFS_FILESTORE_CONF="host=$SSHD_TEST_HOST
-port=$SSHD_TEST_PORT
-user=$SSHD_TEST_USER
-key=$SSHD_TEST_KEY
-known_hosts=$SSHD_TEST_KNOWN_HOSTS
-root=$T/files"
-	trap 'epfs_teardown_sftp' EXIT
-	epfs_teardown_sftp() { epfs_umount; sshd_test_stop "$T/sshd" >/dev/null 2>&1; db_stop; rm -rf "$T"; }
-	db_start || { echo "Bail out! cannot start MariaDB"; exit 1; }
-	mkdir -p "$STORAGE" "$T/console"; chmod 755 "$T"
-	write_config; epfs_mount || { echo "Bail out! cannot mount"; exit 1; }
-else
-	epfs_setup
-fi
+epfs_setup_filestore
 mkdir -p "$T/defaults/notebooks" && echo "# Welcome" > "$T/defaults/README.md" && echo '{}' > "$T/defaults/notebooks/start.ipynb"
 printf '\n[projects]\ndefault_files=%s\n' "$T/defaults" >> "$EPFS_CONF"
 epfs_umount; epfs_mount
