@@ -1620,6 +1620,24 @@ static int sftp_chmod(struct filestore *fs, const char *path, mode_t mode)
 	return call_run(fs, "chmod", path, true, op_chmod, &a);
 }
 
+/* For a setstat on path: its remote name and current attributes; a symlink
+ * only where the server sets a link's own attributes (what: for the message). */
+static int setstat_target(struct call *c, const char *path, const char *what, char **remote,
+                          LIBSSH2_SFTP_ATTRIBUTES *now)
+{
+	int r = call_path(c, path, CONFINE_PARENT, remote);
+
+	if (r == 0)
+		r = lstat_remote(c, *remote, now, false);
+	if (r == -ENOENT)
+		return refine_missing(c, *remote);
+	if (r < 0)
+		return r;
+	if (LIBSSH2_SFTP_S_ISLNK(now->permissions) && !c->s->lsetstat)
+		return ep_errorf(ENOTSUP, "%s %s: the server cannot change a symlink's own attributes", what, c->path);
+	return 0;
+}
+
 struct chown_args {
 	const char *path;
 	uid_t uid;
@@ -1631,16 +1649,10 @@ static int op_chown(struct call *c, void *arg)
 	struct chown_args *a = arg;
 	g_autofree char *remote = NULL;
 	LIBSSH2_SFTP_ATTRIBUTES now, attrs = { .flags = LIBSSH2_SFTP_ATTR_UIDGID };
-	int r = call_path(c, a->path, CONFINE_PARENT, &remote);
+	int r = setstat_target(c, a->path, "chown", &remote, &now);
 
-	if (r == 0)
-		r = lstat_remote(c, remote, &now, false);
-	if (r == -ENOENT)
-		return refine_missing(c, remote);
 	if (r < 0)
 		return r;
-	if (LIBSSH2_SFTP_S_ISLNK(now.permissions) && !c->s->lsetstat)
-		return ep_errorf(ENOTSUP, "chown %s: the server cannot change a symlink's own owner", c->path);
 	attrs.uid = a->uid == (uid_t)-1 ? now.uid : a->uid;
 	attrs.gid = a->gid == (gid_t)-1 ? now.gid : a->gid;
 	return set_attrs(c, remote, &attrs);
@@ -1681,16 +1693,10 @@ static int op_utimens(struct call *c, void *arg)
 	struct utimens_args *a = arg;
 	g_autofree char *remote = NULL;
 	LIBSSH2_SFTP_ATTRIBUTES now, attrs = { .flags = LIBSSH2_SFTP_ATTR_ACMODTIME };
-	int r = call_path(c, a->path, CONFINE_PARENT, &remote);
+	int r = setstat_target(c, a->path, "utimens", &remote, &now);
 
-	if (r == 0)
-		r = lstat_remote(c, remote, &now, false);
-	if (r == -ENOENT)
-		return refine_missing(c, remote);
 	if (r < 0)
 		return r;
-	if (LIBSSH2_SFTP_S_ISLNK(now.permissions) && !c->s->lsetstat)
-		return ep_errorf(ENOTSUP, "utimens %s: the server cannot set a symlink's own times", c->path);
 	r = v3_time(c, &a->times[0], now.atime, &attrs.atime);
 	if (r == 0)
 		r = v3_time(c, &a->times[1], now.mtime, &attrs.mtime);
